@@ -1,0 +1,239 @@
+"""Argument checks shared by the whole package.
+
+Every public function validates what a caller passes in with these helpers, *before* doing any
+work, and raises a :class:`ValueError`/:class:`TypeError` subclass whose message names the
+argument, what was expected and what came. ``assert`` is never used for user input (``python -O``
+removes it).
+
+Example:
+    >>> import torch
+    >>> check_shape(torch.zeros(4, 3, 8, 8), "B 2 H W", name="flow")
+    Traceback (most recent call last):
+    ...
+    nndl._validation.ShapeError: flow must have shape (B, 2, H, W), got (4, 3, 8, 8)
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import torch
+
+__all__ = [
+    "NNDLError",
+    "ShapeError",
+    "ValidationError",
+    "check_choice",
+    "check_dtype",
+    "check_finite",
+    "check_in_range",
+    "check_int",
+    "check_positive_int",
+    "check_same_shape",
+    "check_shape",
+    "closest_first",
+    "unknown_name_message",
+]
+
+
+class NNDLError(Exception):
+    """Base class of every error nndl raises on purpose."""
+
+
+class ValidationError(NNDLError, ValueError):
+    """An argument has the wrong value (range, NaN/Inf, unknown name, …)."""
+
+
+class ShapeError(ValidationError):
+    """A tensor has the wrong number of dimensions or the wrong size.
+
+    Attributes:
+        expected: the symbolic shape that was asked for, e.g. ``("B", 2, "H", "W")``.
+        actual: the shape that came.
+    """
+
+    def __init__(self, message: str, expected: Sequence[Any], actual: Sequence[int]):
+        super().__init__(message)
+        self.expected = tuple(expected)
+        self.actual = tuple(actual)
+
+
+class DTypeError(NNDLError, TypeError):
+    """A tensor or argument has the wrong type or dtype."""
+
+
+def closest_first(name: str, valid: Iterable[str]) -> list[str]:
+    """Return ``valid`` sorted by similarity to ``name`` (closest first, ties alphabetical)."""
+    valid = list(valid)
+    return sorted(
+        valid, key=lambda v: (-difflib.SequenceMatcher(None, name.lower(), v.lower()).ratio(), v)
+    )
+
+
+def unknown_name_message(kind: str, name: str, valid: Iterable[str]) -> str:
+    """``"unknown activation 'relu6'; valid: relu, rrelu, …"`` with the closest names first."""
+    return f"unknown {kind} {name!r}; valid: {', '.join(closest_first(name, valid))}"
+
+
+def check_choice(value: Any, valid: Iterable[str] | Mapping[str, Any], *, name: str) -> str:
+    """Check that ``value`` is one of the names in ``valid`` and return it."""
+    options = list(valid)
+    if not isinstance(value, str) or value not in options:
+        raise ValidationError(unknown_name_message(name, str(value), options))
+    return value
+
+
+def _fmt_dims(dims: Sequence[Any]) -> str:
+    return "(" + ", ".join(str(d) for d in dims) + ")"
+
+
+def check_shape(
+    tensor: Any, spec: str | Sequence[Any], *, name: str, sizes: dict[str, int] | None = None
+) -> dict[str, int]:
+    """Check a tensor against a symbolic shape such as ``"B C H W"`` or ``"B 2 H W"``.
+
+    Letters bind to sizes (the same letter must have the same size everywhere, also across calls
+    that share ``sizes``); integers must match exactly; ``*`` at either end allows any number of
+    extra leading or trailing dimensions.
+
+    Returns:
+        The dict of bound letter sizes (``sizes``, updated).
+
+    Raises:
+        DTypeError: ``tensor`` is not a ``torch.Tensor``.
+        ShapeError: wrong number of dimensions or a size that does not match.
+    """
+    if not isinstance(tensor, torch.Tensor):
+        raise DTypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+    dims = spec.split() if isinstance(spec, str) else list(spec)
+    parsed: list[Any] = [int(d) if isinstance(d, str) and d.isdigit() else d for d in dims]
+    sizes = {} if sizes is None else sizes
+    shape = tuple(tensor.shape)
+    lead = bool(parsed) and parsed[0] == "*"
+    trail = bool(parsed) and parsed[-1] == "*" and len(parsed) > 1
+    core = parsed[int(lead) : len(parsed) - int(trail)]
+    shown = _fmt_dims(parsed)
+    if (not lead and not trail and len(shape) != len(core)) or len(shape) < len(core):
+        raise ShapeError(
+            f"{name} must have shape {shown} ({len(core)} dimensions), got {_fmt_dims(shape)}",
+            parsed,
+            shape,
+        )
+    offset = len(shape) - len(core) if lead else 0
+    for i, want in enumerate(core):
+        got = shape[offset + i]
+        if isinstance(want, int):
+            ok = got == want
+        else:
+            ok = sizes.setdefault(want, got) == got
+        if not ok:
+            expected = [sizes.get(d, d) if isinstance(d, str) else d for d in parsed]
+            raise ShapeError(
+                f"{name} must have shape {shown}"
+                + (f" = {_fmt_dims(expected)}" if expected != parsed else "")
+                + f", got {_fmt_dims(shape)}",
+                parsed,
+                shape,
+            )
+    return sizes
+
+
+def check_same_shape(a: torch.Tensor, b: torch.Tensor, *, names: tuple[str, str]) -> None:
+    """Raise :class:`ShapeError` unless ``a`` and ``b`` have the same shape."""
+    if a.shape != b.shape:
+        raise ShapeError(
+            f"{names[0]} and {names[1]} must have the same shape, got "
+            f"{_fmt_dims(a.shape)} and {_fmt_dims(b.shape)}",
+            tuple(a.shape),
+            tuple(b.shape),
+        )
+
+
+def check_dtype(
+    tensor: torch.Tensor, *, name: str, floating: bool = True, allowed: Iterable[torch.dtype] = ()
+) -> None:
+    """Require a floating-point tensor (or one of ``allowed`` dtypes)."""
+    allowed = tuple(allowed)
+    if allowed and tensor.dtype not in allowed:
+        raise DTypeError(
+            f"{name} must have dtype in {{{', '.join(str(d) for d in allowed)}}}, "
+            f"got {tensor.dtype}"
+        )
+    if floating and not allowed and not tensor.is_floating_point():
+        raise DTypeError(f"{name} must be a floating-point tensor, got dtype {tensor.dtype}")
+
+
+def check_finite(value: Any, *, name: str) -> None:
+    """Raise unless every element of a tensor/array/number is finite (no NaN, no ±Inf)."""
+    if isinstance(value, torch.Tensor):
+        if value.is_floating_point() or value.is_complex():
+            bad = ~torch.isfinite(value)
+            n_bad = int(bad.sum())
+            if n_bad:
+                n_nan = int(torch.isnan(value).sum())
+                raise ValidationError(
+                    f"{name} must be finite, got {n_nan} NaN and {n_bad - n_nan} infinite "
+                    f"values out of {value.numel()}"
+                )
+        return
+    try:
+        import numpy as np
+
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:  # pragma: no cover - defensive
+        raise DTypeError(f"{name} must be numeric, got {type(value).__name__}") from exc
+    if not np.isfinite(arr).all():
+        raise ValidationError(
+            f"{name} must be finite, got {int((~np.isfinite(arr)).sum())} non-finite values"
+        )
+
+
+def check_int(value: Any, *, name: str, low: int | None = None, high: int | None = None) -> int:
+    """Require an ``int`` (``bool`` excluded) within ``[low, high]``; return it."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            import numpy as np
+
+            if isinstance(value, np.integer):
+                value = int(value)
+            else:
+                raise TypeError
+        except TypeError:
+            raise DTypeError(f"{name} must be an int, got {type(value).__name__} {value!r}") from None
+    if (low is not None and value < low) or (high is not None and value > high):
+        rng = f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
+        raise ValidationError(f"{name} must be an int in the range {rng}, got {value}")
+    return value
+
+
+def check_positive_int(value: Any, *, name: str) -> int:
+    """Require an int >= 1."""
+    return check_int(value, name=name, low=1)
+
+
+def check_in_range(
+    value: Any,
+    *,
+    name: str,
+    low: float = -math.inf,
+    high: float = math.inf,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+) -> float:
+    """Require a finite real number in the given interval; return it as ``float``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise DTypeError(f"{name} must be a number, got {type(value).__name__}") from None
+    value = float(value)
+    ok_low = value >= low if low_inclusive else value > low
+    ok_high = value <= high if high_inclusive else value < high
+    if math.isnan(value) or not (ok_low and ok_high):
+        lb = "[" if low_inclusive else "("
+        hb = "]" if high_inclusive else ")"
+        raise ValidationError(f"{name} must be in the range {lb}{low}, {high}{hb}, got {value}")
+    return value

@@ -1,0 +1,33 @@
+"""Building blocks: activations, initialisers, network builders, and the sigmoid chain of G3.
+
+- :func:`activation` (names in :data:`ACTIVATIONS`), :class:`Maxout`, :class:`MaxoutPool`,
+  :func:`maxout`;
+- :func:`init_` (schemes in :data:`INIT_SCHEMES`);
+- :func:`mlp`, :func:`cnn`, :class:`SequenceModel` (vanilla RNN or LSTM, unrolled);
+- :class:`SigmoidChain`, :func:`chain_bias_gradients`, :func:`chain_factors` (claim G3).
+"""
+
+from .activations import ACTIVATIONS, Maxout, MaxoutPool, activation, maxout
+from .builders import POOLS, cnn, mlp
+from .chain import SigmoidChain, chain_bias_gradients, chain_factors
+from .init import INIT_SCHEMES, init_, initialisable_layers
+from .recurrent import CELLS, SequenceModel
+
+__all__ = [
+    "ACTIVATIONS",
+    "CELLS",
+    "INIT_SCHEMES",
+    "POOLS",
+    "Maxout",
+    "MaxoutPool",
+    "SequenceModel",
+    "SigmoidChain",
+    "activation",
+    "chain_bias_gradients",
+    "chain_factors",
+    "cnn",
+    "init_",
+    "initialisable_layers",
+    "maxout",
+    "mlp",
+]

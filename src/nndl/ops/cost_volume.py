@@ -1,0 +1,420 @@
+r"""Cost volumes: local 2-D correlation (PWC-Net), 1-D stereo correlation, all-pairs (RAFT).
+
+A cost volume compares every feature vector of one image with the feature vectors of another
+image at a set of displacements. PWC-Net computes it at each pyramid level after warping the
+second image by the upsampled flow, so only a small window ``[-d, d]²`` is needed; rectified
+stereo only needs horizontal displacements; RAFT compares all pairs of pixels.
+
+The flow convention (channel 0 = horizontal ``u``, pixels, ``(x + u, y + v)`` in the second
+image) is written once in :mod:`nndl.ops`; the displacement ``(dx, dy)`` of a cost-volume channel
+is a candidate flow ``(u, v) = (dx, dy)``.
+
+:func:`cost_volume` has two implementations with the same maths: ``_cost_volume_reference``, a
+loop over displacements that autograd differentiates (slow, obviously correct, supports
+higher-order gradients), and the fast path in :mod:`nndl.ops._correlation` (an
+:class:`torch.autograd.Function` with a hand-written backward that works on row tiles of a
+channels-last copy and never materialises a ``(2d+1)² · C · H · W`` tensor).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .._validation import (
+    DTypeError,
+    ValidationError,
+    check_choice,
+    check_dtype,
+    check_int,
+    check_same_shape,
+    check_shape,
+)
+from ._correlation import correlate
+
+__all__ = [
+    "CostVolume",
+    "CostVolume1d",
+    "all_pairs_cost_volume",
+    "cost_volume",
+    "cost_volume_1d",
+    "displacements",
+]
+
+Normalize = Literal["l2"] | None
+Reduction = Literal["mean", "sum"]
+Impl = Literal["auto", "reference", "fast"]
+
+_NORMALIZE = ("l2",)
+_REDUCTIONS = ("mean", "sum")
+_IMPLS = ("auto", "reference", "fast")
+_HALF = (torch.float16, torch.bfloat16)
+
+
+# --------------------------------------------------------------------------------------------
+# validation
+# --------------------------------------------------------------------------------------------
+
+
+def _check_features(f1: Tensor, f2: Tensor, names: tuple[str, str]) -> None:
+    """Two floating-point (B, C, H, W) tensors of one shape, dtype and device, C, H, W >= 1."""
+    for t, n in zip((f1, f2), names, strict=True):
+        check_shape(t, "B C H W", name=n)
+        check_dtype(t, name=n)
+        if t.is_complex():
+            raise DTypeError(f"{n} must be a real floating-point tensor, got dtype {t.dtype}")
+    check_same_shape(f1, f2, names=names)
+    if f1.dtype != f2.dtype:
+        raise DTypeError(
+            f"{names[0]} and {names[1]} must have the same dtype, got {f1.dtype} and {f2.dtype}"
+        )
+    if f1.device != f2.device:
+        raise ValidationError(
+            f"{names[0]} and {names[1]} must be on the same device, got {f1.device} and "
+            f"{f2.device}"
+        )
+    _, c, h, w = f1.shape
+    if min(c, h, w) < 1:
+        raise ValidationError(
+            f"{names[0]} and {names[1]} must have C, H, W >= 1, got shape {tuple(f1.shape)}"
+        )
+
+
+def _check_options(normalize: object, reduction: object, impl: object) -> None:
+    if normalize is not None:
+        check_choice(normalize, _NORMALIZE, name="normalize (None or)")
+    check_choice(reduction, _REDUCTIONS, name="reduction")
+    check_choice(impl, _IMPLS, name="impl")
+
+
+def _normalized(f1: Tensor, f2: Tensor, normalize: Normalize) -> tuple[Tensor, Tensor]:
+    """Scale every pixel's feature vector to unit L2 length (a zero vector stays zero)."""
+    if normalize == "l2":
+        return F.normalize(f1, dim=1), F.normalize(f2, dim=1)
+    return f1, f2
+
+
+def _use_fast(impl: Impl) -> bool:
+    return impl in ("auto", "fast")
+
+
+# --------------------------------------------------------------------------------------------
+# 2-D local cost volume
+# --------------------------------------------------------------------------------------------
+
+
+def displacements(max_displacement: int, stride: int = 1) -> Tensor:
+    """The displacement ``(dx, dy)`` of every output channel of :func:`cost_volume`.
+
+    Args:
+        max_displacement: ``d``, as in :func:`cost_volume`.
+        stride: ``s``, as in :func:`cost_volume`.
+
+    Returns:
+        Tensor[(2d+1)², 2] of int64: row ``k`` is ``(dx, dy)`` of channel ``k`` (flow order,
+        ``u`` first), with ``k = i_dy · (2d+1) + i_dx``.
+
+    Example:
+        >>> displacements(1)[:4].tolist()
+        [[-1, -1], [0, -1], [1, -1], [-1, 0]]
+    """
+    d = check_int(max_displacement, name="max_displacement", low=0)
+    s = check_int(stride, name="stride", low=1)
+    steps = torch.arange(-d, d + 1) * s
+    dy, dx = torch.meshgrid(steps, steps, indexing="ij")
+    return torch.stack((dx.reshape(-1), dy.reshape(-1)), dim=1)
+
+
+def _cost_volume_reference(
+    f1: Tensor,
+    f2: Tensor,
+    max_displacement: int,
+    stride: int = 1,
+    normalize: Normalize = None,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    """Slow, obviously correct cost volume: one shifted product per displacement.
+
+    Differentiated by autograd (so higher-order gradients work too). float16/bfloat16 inputs are
+    computed in float32 and the result cast back. Arguments are not validated here.
+    """
+    f1, f2 = _normalized(f1, f2, normalize)
+    dtype = f1.dtype
+    if dtype in _HALF:
+        f1, f2 = f1.float(), f2.float()
+    d, s = max_displacement, stride
+    r = d * s
+    _, c, h, w = f1.shape
+    f2p = F.pad(f2, (r, r, r, r))  # zero outside the image
+    planes = []
+    for dy in range(-r, r + 1, s):  # dy outer ...
+        for dx in range(-r, r + 1, s):  # ... dx inner: k = i_dy * (2d+1) + i_dx
+            shifted = f2p[:, :, r + dy : r + dy + h, r + dx : r + dx + w]  # f2[y+dy, x+dx]
+            planes.append((f1 * shifted).sum(dim=1))
+    out = torch.stack(planes, dim=1)
+    if reduction == "mean":
+        out = out / c
+    return out.to(dtype)
+
+
+def cost_volume(
+    f1: Tensor,
+    f2: Tensor,
+    max_displacement: int,
+    stride: int = 1,
+    normalize: Normalize = None,
+    reduction: Reduction = "mean",
+    impl: Impl = "auto",
+) -> Tensor:
+    r"""Local correlation of two feature maps (PWC-Net's cost volume).
+
+    With ``d = max_displacement``, ``s = stride`` and the displacement set
+    ``𝒟 = {−d·s, …, −s, 0, s, …, d·s}``:
+
+    .. math::
+
+        \mathrm{out}[b, k, y, x] = \frac{1}{Z} \sum_{c=0}^{C-1}
+            f_1[b, c, y, x] \; f_2[b, c, y + \delta_y, x + \delta_x],
+        \qquad k = i_{dy} \, (2d + 1) + i_{dx},
+
+    where ``δ_y = (i_dy − d)·s`` and ``δ_x = (i_dx − d)·s`` with ``i_dy, i_dx ∈ {0, …, 2d}``
+    (row-major: ``dy`` outer, ``dx`` inner; :func:`displacements` lists them), ``f2`` is zero
+    outside the image, and ``Z = C`` for ``reduction="mean"`` (PWC-Net), ``Z = 1`` for
+    ``"sum"``. The centre channel ``k = d(2d+1) + d`` is displacement ``(0, 0)``. Channel ``k``
+    scores the candidate flow ``(u, v) = (δ_x, δ_y)`` (see the flow convention in
+    :mod:`nndl.ops`).
+
+    ``normalize="l2"`` first divides every pixel's feature vector by its L2 norm, so that with
+    ``reduction="sum"`` the output is the cosine similarity of the notes, in ``[−1, 1]`` and 1 for
+    identical vectors (with ``"mean"`` it is that divided by ``C``); a zero vector scores 0.
+
+    Args:
+        f1: Tensor[B, C, H, W], features of the first image (float16/bfloat16/float32/float64,
+            any strides).
+        f2: Tensor[B, C, H, W], features of the second image, same shape, dtype and device.
+        max_displacement: ``d >= 0``; the output has ``(2d + 1)²`` channels.
+        stride: ``s >= 1``, the step between displacements in pixels (the output keeps the full
+            ``H × W`` resolution).
+        normalize: ``None`` or ``"l2"`` (cosine similarity).
+        reduction: ``"mean"`` (divide by ``C``) or ``"sum"``.
+        impl: ``"fast"`` (hand-written backward, row tiles, no ``(2d+1)²·C·H·W`` temporary),
+            ``"reference"`` (loop differentiated by autograd; supports higher-order gradients)
+            or ``"auto"`` (the fast one).
+
+    Returns:
+        Tensor[B, (2d+1)², H, W] in the dtype of the inputs (float16/bfloat16 are accumulated in
+        float32).
+
+    Raises:
+        ShapeError: ``f1`` or ``f2`` is not 4-D, or their shapes differ.
+        DTypeError: a non-floating-point (e.g. integer) input, or mixed dtypes.
+        ValidationError: ``max_displacement < 0``, ``stride < 1``, or an unknown option.
+
+    Example:
+        >>> f = torch.randn(2, 8, 16, 16)
+        >>> cv = cost_volume(f, f, max_displacement=4)
+        >>> cv.shape
+        torch.Size([2, 81, 16, 16])
+        >>> centre = 4 * 9 + 4  # displacement (0, 0)
+        >>> torch.allclose(cv[:, centre], f.pow(2).mean(1))
+        True
+    """
+    _check_features(f1, f2, ("f1", "f2"))
+    d = check_int(max_displacement, name="max_displacement", low=0)
+    s = check_int(stride, name="stride", low=1)
+    _check_options(normalize, reduction, impl)
+    if not _use_fast(impl):
+        return _cost_volume_reference(f1, f2, d, s, normalize, reduction)
+    f1, f2 = _normalized(f1, f2, normalize)
+    scale = 1.0 / f1.shape[1] if reduction == "mean" else 1.0
+    n = 2 * d + 1
+    return correlate(f1, f2, oy0=-d * s, ndy=n, ox0=-d * s, ndx=n, step=s, scale=scale)
+
+
+class CostVolume(nn.Module):
+    """See :func:`cost_volume`."""
+
+    def __init__(
+        self,
+        max_displacement: int,
+        stride: int = 1,
+        normalize: Normalize = None,
+        reduction: Reduction = "mean",
+        impl: Impl = "auto",
+    ) -> None:
+        super().__init__()
+        self.max_displacement = check_int(max_displacement, name="max_displacement", low=0)
+        self.stride = check_int(stride, name="stride", low=1)
+        _check_options(normalize, reduction, impl)
+        self.normalize = normalize
+        self.reduction = reduction
+        self.impl = impl
+
+    def forward(self, f1: Tensor, f2: Tensor) -> Tensor:
+        return cost_volume(
+            f1, f2, self.max_displacement, self.stride, self.normalize, self.reduction, self.impl
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"max_displacement={self.max_displacement}, stride={self.stride}, "
+            f"normalize={self.normalize!r}, reduction={self.reduction!r}, impl={self.impl!r}"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# 1-D (stereo) cost volume
+# --------------------------------------------------------------------------------------------
+
+
+def _cost_volume_1d_reference(
+    left: Tensor,
+    right: Tensor,
+    max_disparity: int,
+    normalize: Normalize = None,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    """Slow, obviously correct 1-D cost volume (one shifted product per disparity)."""
+    left, right = _normalized(left, right, normalize)
+    dtype = left.dtype
+    if dtype in _HALF:
+        left, right = left.float(), right.float()
+    _, c, _, w = left.shape
+    planes = []
+    for disp in range(max_disparity):
+        shifted = F.pad(right, (disp, 0))[..., :w]  # shifted[x] = right[x - disp], 0 if x < disp
+        planes.append((left * shifted).sum(dim=1))
+    out = torch.stack(planes, dim=1)
+    if reduction == "mean":
+        out = out / c
+    return out.to(dtype)
+
+
+def cost_volume_1d(
+    left: Tensor,
+    right: Tensor,
+    max_disparity: int,
+    normalize: Normalize = None,
+    reduction: Reduction = "mean",
+    impl: Impl = "auto",
+) -> Tensor:
+    r"""Horizontal correlation of a rectified stereo pair.
+
+    .. math::
+
+        \mathrm{out}[b, \delta, y, x] = \frac{1}{Z} \sum_{c=0}^{C-1}
+            \mathrm{left}[b, c, y, x] \; \mathrm{right}[b, c, y, x - \delta],
+        \qquad \delta \in \{0, \dots, D - 1\},
+
+    with ``D = max_disparity``, ``right`` zero outside the image (``x − δ < 0``), and ``Z`` as in
+    :func:`cost_volume`. Left pixel ``x`` matches right pixel ``x − δ`` (a flow of
+    ``u = −δ, v = 0``), so ``out[:, δ]`` equals ``cost_volume(left, right, d)`` at displacement
+    ``(dx, dy) = (−δ, 0)`` for any ``d >= δ``.
+
+    Args:
+        left: Tensor[B, C, H, W], features of the left image.
+        right: Tensor[B, C, H, W], features of the right image, same shape, dtype and device.
+        max_disparity: ``D >= 1``, the number of disparities ``0 … D − 1``.
+        normalize: ``None`` or ``"l2"`` (cosine similarity), as in :func:`cost_volume`.
+        reduction: ``"mean"`` or ``"sum"``, as in :func:`cost_volume`.
+        impl: ``"auto"``, ``"reference"`` or ``"fast"``, as in :func:`cost_volume`.
+
+    Returns:
+        Tensor[B, D, H, W]; channel ``δ`` is disparity ``δ``.
+
+    Raises:
+        ShapeError: ``left`` or ``right`` is not 4-D, or their shapes differ.
+        DTypeError: a non-floating-point input, or mixed dtypes.
+        ValidationError: ``max_disparity < 1`` or an unknown option.
+
+    Example:
+        >>> left = torch.randn(1, 4, 8, 32)
+        >>> right = torch.roll(left, shifts=-3, dims=-1)  # left x <-> right x - 3
+        >>> cost_volume_1d(left, right, 8)[0, :, :, 8:].mean((1, 2)).argmax().item()
+        3
+    """
+    _check_features(left, right, ("left", "right"))
+    n_disp = check_int(max_disparity, name="max_disparity", low=1)
+    _check_options(normalize, reduction, impl)
+    if not _use_fast(impl):
+        return _cost_volume_1d_reference(left, right, n_disp, normalize, reduction)
+    left, right = _normalized(left, right, normalize)
+    scale = 1.0 / left.shape[1] if reduction == "mean" else 1.0
+    # channel j of `correlate` is dx = -(D-1) + j, i.e. disparity D-1-j: flip to disparity order
+    out = correlate(left, right, oy0=0, ndy=1, ox0=-(n_disp - 1), ndx=n_disp, step=1, scale=scale)
+    return out.flip(1)
+
+
+class CostVolume1d(nn.Module):
+    """See :func:`cost_volume_1d`."""
+
+    def __init__(
+        self,
+        max_disparity: int,
+        normalize: Normalize = None,
+        reduction: Reduction = "mean",
+        impl: Impl = "auto",
+    ) -> None:
+        super().__init__()
+        self.max_disparity = check_int(max_disparity, name="max_disparity", low=1)
+        _check_options(normalize, reduction, impl)
+        self.normalize = normalize
+        self.reduction = reduction
+        self.impl = impl
+
+    def forward(self, left: Tensor, right: Tensor) -> Tensor:
+        return cost_volume_1d(
+            left, right, self.max_disparity, self.normalize, self.reduction, self.impl
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"max_disparity={self.max_disparity}, normalize={self.normalize!r}, "
+            f"reduction={self.reduction!r}, impl={self.impl!r}"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# all-pairs cost volume (RAFT)
+# --------------------------------------------------------------------------------------------
+
+
+def all_pairs_cost_volume(f1: Tensor, f2: Tensor) -> Tensor:
+    r"""Correlation of every pixel of ``f1`` with every pixel of ``f2`` (RAFT).
+
+    .. math::
+
+        \mathrm{out}[b, y_1, x_1, y_2, x_2] = \frac{1}{\sqrt{C}} \sum_{c=0}^{C-1}
+            f_1[b, c, y_1, x_1] \; f_2[b, c, y_2, x_2]
+
+    computed as one batched matrix product ``(HW × C) · (C × HW)``.
+
+    Memory: the output has ``B · (H·W)²`` elements — quadratic in the number of pixels, against
+    ``B · (2d+1)² · H·W`` for :func:`cost_volume`. At RAFT's 1/8 resolution of a 440×1024 image
+    (55×128 = 7,040 pixels) that is 49.6 M floats (198 MB in float32) per image; at 1/4
+    resolution it would be 16× more (3.2 GB). Use it at coarse resolutions only.
+
+    Args:
+        f1: Tensor[B, C, H, W], features of the first image.
+        f2: Tensor[B, C, H, W], features of the second image, same shape, dtype and device.
+
+    Returns:
+        Tensor[B, H, W, H, W]: indexed ``[b, y1, x1, y2, x2]``.
+
+    Raises:
+        ShapeError: ``f1`` or ``f2`` is not 4-D, or their shapes differ.
+        DTypeError: a non-floating-point input, or mixed dtypes.
+
+    Example:
+        >>> all_pairs_cost_volume(torch.randn(1, 16, 6, 8), torch.randn(1, 16, 6, 8)).shape
+        torch.Size([1, 6, 8, 6, 8])
+    """
+    _check_features(f1, f2, ("f1", "f2"))
+    b, c, h, w = f1.shape
+    a = f1.reshape(b, c, h * w).transpose(1, 2)  # (B, HW, C)
+    out = torch.bmm(a, f2.reshape(b, c, h * w))  # (B, HW, HW)
+    return (out / math.sqrt(c)).view(b, h, w, h, w)
