@@ -1,4 +1,5 @@
 import json
+
 import pytest
 
 from nndl._io import OutputDirError, atomic_write, atomic_write_json, atomic_write_text, ensure_dir

@@ -21,7 +21,9 @@ from nndl._validation import (
 def test_check_shape_binds_letters_and_reports_both_shapes():
     sizes = check_shape(torch.zeros(4, 2, 8, 9), "B 2 H W", name="flow")
     assert sizes == {"B": 4, "H": 8, "W": 9}
-    with pytest.raises(ShapeError, match=r"flow must have shape \(B, 2, H, W\).*got \(4, 3, 8, 8\)"):
+    with pytest.raises(
+        ShapeError, match=r"flow must have shape \(B, 2, H, W\).*got \(4, 3, 8, 8\)"
+    ):
         check_shape(torch.zeros(4, 3, 8, 8), "B 2 H W", name="flow")
     with pytest.raises(ShapeError, match=r"4 dimensions\), got \(3, 8, 8\)"):
         check_shape(torch.zeros(3, 8, 8), "B C H W", name="f1")
@@ -72,5 +74,7 @@ def test_closest_first_orders_by_similarity():
 
 def test_check_dtype():
     check_dtype(torch.zeros(2), name="x")
-    with pytest.raises(DTypeError, match="x must be a floating-point tensor, got dtype torch.int64"):
+    with pytest.raises(
+        DTypeError, match="x must be a floating-point tensor, got dtype torch.int64"
+    ):
         check_dtype(torch.zeros(2, dtype=torch.long), name="x")

@@ -8,6 +8,7 @@ the move, the temporary file is removed and the previous file is left intact.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -54,10 +55,8 @@ def atomic_write(
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
     return path
 

@@ -13,7 +13,7 @@ __all__ = ["seed_everything", "torch_generator"]
 def seed_everything(seed: int) -> None:
     """Seed :mod:`random`, NumPy's global state and PyTorch (CPU and every CUDA device)."""
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - seeds code that uses the legacy global state
     torch.manual_seed(seed)
 
 

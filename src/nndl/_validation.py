@@ -125,10 +125,7 @@ def check_shape(
     offset = len(shape) - len(core) if lead else 0
     for i, want in enumerate(core):
         got = shape[offset + i]
-        if isinstance(want, int):
-            ok = got == want
-        else:
-            ok = sizes.setdefault(want, got) == got
+        ok = got == want if isinstance(want, int) else sizes.setdefault(want, got) == got
         if not ok:
             expected = [sizes.get(d, d) if isinstance(d, str) else d for d in parsed]
             raise ShapeError(
@@ -202,7 +199,9 @@ def check_int(value: Any, *, name: str, low: int | None = None, high: int | None
             else:
                 raise TypeError
         except TypeError:
-            raise DTypeError(f"{name} must be an int, got {type(value).__name__} {value!r}") from None
+            raise DTypeError(
+                f"{name} must be an int, got {type(value).__name__} {value!r}"
+            ) from None
     if (low is not None and value < low) or (high is not None and value > high):
         rng = f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
         raise ValidationError(f"{name} must be an int in the range {rng}, got {value}")

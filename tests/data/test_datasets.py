@@ -21,7 +21,7 @@ def test_digits_split_is_fixed_stratified_and_disjoint():
     assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_test, b.y_test)
     assert (len(a.x_train), len(a.x_val), len(a.x_test)) == (1167, 270, 360)
     assert a.n_features == 64 and a.n_classes == 10 and a.image_shape == (1, 8, 8)
-    assert 0.0 <= float(a.x_train.min()) and float(a.x_train.max()) <= 1.0
+    assert float(a.x_train.min()) >= 0.0 and float(a.x_train.max()) <= 1.0
     rows = {tuple(r.tolist()) for r in torch.cat([a.x_train, a.x_val, a.x_test])}
     assert len(rows) > 1700  # no example is in two parts (digits has a few exact duplicates)
     counts = torch.bincount(a.y_test, minlength=10).float()
@@ -36,7 +36,10 @@ def test_digits_levels_are_sixteenths():
     assert torch.allclose(pixels, pixels.round()) and data.levels == 17
 
 
-@pytest.mark.parametrize("name,shape,classes", [("iris", (150, 4), 3), ("wine", (178, 13), 3), ("breast_cancer", (569, 30), 2)])
+@pytest.mark.parametrize(
+    "name,shape,classes",
+    [("iris", (150, 4), 3), ("wine", (178, 13), 3), ("breast_cancer", (569, 30), 2)],
+)
 def test_tabular(name, shape, classes):
     data = load_tabular(name)
     assert data.X.shape == shape and len(np.unique(data.y)) == classes

@@ -22,7 +22,9 @@ def test_idx_header_is_big_endian(tmp_path):
     raw = bytes([0, 0, 0x08, 3]) + (2).to_bytes(4, "big") + (2).to_bytes(4, "big")
     raw += (3).to_bytes(4, "big") + bytes(range(12))
     (tmp_path / "x").write_bytes(raw)
-    np.testing.assert_array_equal(read_idx(tmp_path / "x"), np.arange(12, dtype=np.uint8).reshape(2, 2, 3))
+    np.testing.assert_array_equal(
+        read_idx(tmp_path / "x"), np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
+    )
 
 
 def _write_mnist(folder, n=6, compress=True):

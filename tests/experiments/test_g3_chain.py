@@ -30,7 +30,9 @@ def test_four_layer_formula_written_out():
     sp = torch.sigmoid(z) * (1 - torch.sigmoid(z))
     dc_da4 = torch.tensor(1.0, dtype=torch.float64)
     expected = sp[0] * w[1] * sp[1] * w[2] * sp[2] * w[3] * sp[3] * dc_da4
-    assert float(chain_bias_gradients(chain, x, torch.ones(1, dtype=torch.float64))[0, 0]) == pytest.approx(float(expected), rel=1e-14)
+    assert float(
+        chain_bias_gradients(chain, x, torch.ones(1, dtype=torch.float64))[0, 0]
+    ) == pytest.approx(float(expected), rel=1e-14)
     assert torch.all(chain_factors(chain, x).abs() <= w[1:].abs() / 4)
 
 

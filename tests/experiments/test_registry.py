@@ -26,7 +26,9 @@ class _Cfg:
 
 
 def test_config_overrides_are_converted_by_type():
-    cfg = build_config(_Cfg, {"epochs": 5}, {"lr": "0.5", "depths": "2,4,8", "flag": "true", "maybe": "none"})
+    cfg = build_config(
+        _Cfg, {"epochs": 5}, {"lr": "0.5", "depths": "2,4,8", "flag": "true", "maybe": "none"}
+    )
     assert (cfg.epochs, cfg.lr, cfg.depths, cfg.flag, cfg.maybe) == (5, 0.5, (2, 4, 8), True, None)
     assert build_config(_Cfg, {}, {"maybe": "1e-3"}).maybe == 1e-3
 
@@ -36,10 +38,15 @@ def test_unknown_key_lists_valid_keys_closest_first():
         build_config(_Cfg, {}, {"epoch": "3"})
 
 
-@pytest.mark.parametrize("key,value,expected", [("epochs", "three", "epochs expects an int, got 'three'"),
-                                                  ("lr", "fast", "lr expects a float"),
-                                                  ("flag", "maybe", "flag expects a bool"),
-                                                  ("depths", "1,x", "depths expects an int, got 'x'")])
+@pytest.mark.parametrize(
+    "key,value,expected",
+    [
+        ("epochs", "three", "epochs expects an int, got 'three'"),
+        ("lr", "fast", "lr expects a float"),
+        ("flag", "maybe", "flag expects a bool"),
+        ("depths", "1,x", "depths expects an int, got 'x'"),
+    ],
+)
 def test_bad_value_type_is_reported(key, value, expected):
     with pytest.raises(ConfigError, match=expected):
         build_config(_Cfg, {}, {key: value})
@@ -47,13 +54,23 @@ def test_bad_value_type_is_reported(key, value, expected):
 
 def test_registry_rejects_bad_declarations():
     with pytest.raises(ValueError, match="unknown claim IDs"):
-        register("z1_bad", claims=("Z9",), title="t", config=_Cfg, presets={"quick": {}, "full": {}})
+        register(
+            "z1_bad", claims=("Z9",), title="t", config=_Cfg, presets={"quick": {}, "full": {}}
+        )
     with pytest.raises(ValueError, match="presets must include quick and full"):
         register("g1_bad", claims=("G1",), title="t", config=_Cfg, presets={"quick": {}})
     with pytest.raises(ValueError, match="name must look like"):
-        register("Bad Name", claims=("G1",), title="t", config=_Cfg, presets={"quick": {}, "full": {}})
+        register(
+            "Bad Name", claims=("G1",), title="t", config=_Cfg, presets={"quick": {}, "full": {}}
+        )
     with pytest.raises(ConfigError):
-        register("g1_bad", claims=("G1",), title="t", config=_Cfg, presets={"quick": {"nope": 1}, "full": {}})
+        register(
+            "g1_bad",
+            claims=("G1",),
+            title="t",
+            config=_Cfg,
+            presets={"quick": {"nope": 1}, "full": {}},
+        )
 
 
 def test_every_registered_experiment_is_well_formed():
@@ -71,7 +88,10 @@ def test_lookup_and_patterns():
     assert exp.claims == ("G3",)
     assert exp in list_experiments("g*") and exp in list_experiments("G3")
     assert list_experiments("nothing-matches-this") == []
-    with pytest.raises(UnknownExperimentError, match=r"unknown experiment 'g3_product'; known: g3_product_of_factors"):
+    with pytest.raises(
+        UnknownExperimentError,
+        match=r"unknown experiment 'g3_product'; known: g3_product_of_factors",
+    ):
         get_experiment("g3_product")
 
 

@@ -21,12 +21,21 @@ def _fn(cfg, ctx):
     fig, ax = plt.subplots()
     ax.plot([0, 1], [0, cfg.value])
     ctx.save_figure(fig, "line", "a line")
-    return Result(metrics={"value": cfg.value}, verdicts=[Verdict.from_check("F2", cfg.value > 0, f"value {cfg.value}")])
+    return Result(
+        metrics={"value": cfg.value},
+        verdicts=[Verdict.from_check("F2", cfg.value > 0, f"value {cfg.value}")],
+    )
 
 
 @pytest.fixture()
 def toy():
-    register("f9_toy", claims=("F2",), title="toy", config=_Cfg, presets={"quick": {}, "full": {"value": 2.0}})(_fn)
+    register(
+        "f9_toy",
+        claims=("F2",),
+        title="toy",
+        config=_Cfg,
+        presets={"quick": {}, "full": {"value": 2.0}},
+    )(_fn)
     yield "f9_toy"
     _REGISTRY.pop("f9_toy", None)
 

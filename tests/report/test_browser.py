@@ -13,7 +13,9 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 @pytest.mark.browser
 def test_report_renders_in_chromium(tmp_path):
     if CHROMIUM is None:
-        pytest.fail("Debian's chromium is needed for this test: apt-get install chromium (.ci/run does)")
+        pytest.fail(
+            "Debian's chromium is needed for this test: apt-get install chromium (.ci/run does)"
+        )
     from playwright.sync_api import sync_playwright
 
     results = [run_experiment("g3_product_of_factors", scale="tiny", out=tmp_path)]
@@ -23,8 +25,14 @@ def test_report_renders_in_chromium(tmp_path):
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
         )
         page = browser.new_page()
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -33,10 +41,8 @@ def test_report_renders_in_chromium(tmp_path):
         page.goto(index.as_uri())
         page.wait_for_load_state("load")
         images = page.eval_on_selector_all(
-            "img", "imgs => imgs.map(i => (i.scrollIntoView(), [i.getAttribute('src'), i.complete, i.naturalWidth]))"
+            "img", "imgs => imgs.map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])"
         )
-        page.wait_for_timeout(200)
-        images = page.eval_on_selector_all("img", "imgs => imgs.map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])")
         title = page.title()
         browser.close()
     assert title.startswith("nndl report")

@@ -1,6 +1,6 @@
+import json
 from dataclasses import dataclass
 from html.parser import HTMLParser
-import json
 
 import matplotlib.pyplot as plt
 import pytest
@@ -41,16 +41,27 @@ def _ok(cfg, ctx):
     fig, ax = plt.subplots()
     ax.bar([0, 1], [1, 2])
     ctx.save_figure(fig, "bars", "two bars")
-    return Result(metrics={"speed_ratio": 84.2, "per_layer": [1.0, 2.0]},
-                  verdicts=[Verdict.from_check("V2", True, "ratio 84.2 > 10", key="84×"),
-                            Verdict.from_check("V4", False, "FD 12 > 5", key="FD 12")])
+    return Result(
+        metrics={"speed_ratio": 84.2, "per_layer": [1.0, 2.0]},
+        verdicts=[
+            Verdict.from_check("V2", True, "ratio 84.2 > 10", key="84×"),
+            Verdict.from_check("V4", False, "FD 12 > 5", key="FD 12"),
+        ],
+    )
 
 
 @pytest.fixture()
 def two_experiments():
-    register("v9_ok", claims=("V2", "V4"), title="works", config=_Cfg, presets={"quick": {}, "full": {}})(_ok)
-    register("v9_broken", claims=("V1",), title="breaks", config=_Cfg,
-             presets={"quick": {"fail": True}, "full": {}})(_ok)
+    register(
+        "v9_ok", claims=("V2", "V4"), title="works", config=_Cfg, presets={"quick": {}, "full": {}}
+    )(_ok)
+    register(
+        "v9_broken",
+        claims=("V1",),
+        title="breaks",
+        config=_Cfg,
+        presets={"quick": {"fail": True}, "full": {}},
+    )(_ok)
     yield
     _REGISTRY.pop("v9_ok", None)
     _REGISTRY.pop("v9_broken", None)

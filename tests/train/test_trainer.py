@@ -120,7 +120,9 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     bad_x = x.clone()
     bad_x[40] = math.nan
     more = _trainer(tmp_path, epochs=8)
-    with pytest.raises(NonFiniteLossError, match=r"loss became nan at epoch 6.*last good checkpoint"):
+    with pytest.raises(
+        NonFiniteLossError, match=r"loss became nan at epoch 6.*last good checkpoint"
+    ):
         more.fit((bad_x, y), resume=True)
     kept = load_checkpoint(tmp_path / "checkpoint.safetensors")[0]
     assert all(torch.equal(good[k], kept[k]) for k in good)
@@ -145,8 +147,15 @@ def test_checkpoint_of_another_model_is_rejected(tmp_path):
     x, y = _data()
     trainer = _trainer(tmp_path, epochs=1)
     trainer.fit((x, y))
-    other = Trainer(nn.Linear(4, 2), lambda p: torch.optim.SGD(p, lr=0.1), supervised_loss(),
-                    epochs=1, batch_size=16, checkpoint_dir=tmp_path, progress=False)
+    other = Trainer(
+        nn.Linear(4, 2),
+        lambda p: torch.optim.SGD(p, lr=0.1),
+        supervised_loss(),
+        epochs=1,
+        batch_size=16,
+        checkpoint_dir=tmp_path,
+        progress=False,
+    )
     with pytest.raises(CheckpointError, match="does not fit this model"):
         other.fit((x, y), resume=True)
 
@@ -171,9 +180,19 @@ def test_ddp_two_processes_match_single_process(tmp_path):
     out = tmp_path / "ddp.safetensors"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(job.parent)}
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         str(job), str(out)],
-        capture_output=True, text=True, timeout=240, env=env,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            str(job),
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     sys.path.insert(0, str(job.parent))

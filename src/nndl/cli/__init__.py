@@ -88,7 +88,9 @@ def _print_result(console: Console, result: Any) -> None:
         console.print(rich_table)
     for verdict in result.verdicts:
         style = _VERDICT_STYLE.get(verdict.status, "")
-        console.print(f"[bold]{verdict.claim}[/bold] [{style}]{verdict.status}[/{style}]: {verdict.evidence}")
+        console.print(
+            f"[bold]{verdict.claim}[/bold] [{style}]{verdict.status}[/{style}]: {verdict.evidence}"
+        )
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -110,7 +112,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             overrides=overrides,
         )
     _print_result(console, result)
-    console.print(f"{exp.name}: {result.duration_s:.1f} s → {Path(args.out) / exp.name / 'result.json'}")
+    console.print(
+        f"{exp.name}: {result.duration_s:.1f} s → {Path(args.out) / exp.name / 'result.json'}"
+    )
     return 0 if result.status == "ok" else 1
 
 
@@ -120,10 +124,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from ..experiments import get_experiment, list_experiments, run_experiment
     from ..report import build_report
 
-    if args.only:
-        exps = [get_experiment(name) for name in args.only]
-    else:
-        exps = list_experiments()
+    exps = [get_experiment(n) for n in args.only] if args.only else list_experiments()
     out = ensure_dir(args.out, name="output folder")
     for exp in exps:
         exp.config(args.scale)

@@ -63,10 +63,16 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
             f"IDX file {str(path)!r} is corrupt: header says shape {shape} "
             f"({expected} bytes of data), file has {len(raw) - header}"
         )
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    return (
+        np.frombuffer(raw, dtype=dtype, offset=header)
+        .reshape(shape)
+        .astype(dtype.newbyteorder("="))
+    )
 
 
-def write_idx(path: str | os.PathLike[str], array: np.ndarray, *, compress: bool | None = None) -> Path:
+def write_idx(
+    path: str | os.PathLike[str], array: np.ndarray, *, compress: bool | None = None
+) -> Path:
     """Write ``array`` as IDX (gzipped when ``compress`` or the name ends in ``.gz``)."""
     from .._io import atomic_write
 

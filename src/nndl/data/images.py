@@ -76,9 +76,7 @@ class ImageData:
     def n_classes(self) -> int:
         return int(self.labels.max()) + 1 if self.labels is not None and len(self) else 0
 
-    def split(
-        self, val_fraction: float = 0.15, test_fraction: float = 0.2, seed: int = 0
-    ) -> Split:
+    def split(self, val_fraction: float = 0.15, test_fraction: float = 0.2, seed: int = 0) -> Split:
         """A stratified, seeded train/val/test :class:`Split` (flattened features)."""
         return split_arrays(
             self.images.reshape(len(self), -1),
@@ -112,7 +110,12 @@ def load_digits_split(
 
 
 def _find(directory: Path, stem: str) -> Path | None:
-    for candidate in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+    for candidate in (
+        stem,
+        stem + ".gz",
+        stem.replace("-idx", ".idx"),
+        stem.replace("-idx", ".idx") + ".gz",
+    ):
         if (directory / candidate).is_file():
             return directory / candidate
     return None
@@ -175,7 +178,9 @@ def load_image(path: str | os.PathLike[str], *, gray: bool = False) -> torch.Ten
             img = img.convert("L" if gray else "RGB")
             arr = np.asarray(img, dtype=np.float32) / 255.0
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise ImageFileError(f"image file {str(path)!r} cannot be read as an image: {exc}") from None
+        raise ImageFileError(
+            f"image file {str(path)!r} cannot be read as an image: {exc}"
+        ) from None
     tensor = torch.from_numpy(arr.copy())
     return tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1).contiguous()
 
@@ -240,7 +245,9 @@ def load_stereo_motorcycle() -> StereoPair:
     def to_tensor(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(a.astype(np.float32) / 255.0).permute(2, 0, 1).contiguous()
 
-    return StereoPair(to_tensor(left), to_tensor(right), torch.from_numpy(disparity.astype(np.float32)))
+    return StereoPair(
+        to_tensor(left), to_tensor(right), torch.from_numpy(disparity.astype(np.float32))
+    )
 
 
 def load_dataset(spec: str, *, split: str = "train", image_size: int | None = None) -> ImageData:

@@ -53,7 +53,8 @@ class Split:
     def to(self, device: torch.device | str) -> Split:
         """A copy with every tensor on ``device``."""
         moved = {
-            k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in self.__dict__.items()
+            k: (v.to(device) if isinstance(v, torch.Tensor) else v)
+            for k, v in self.__dict__.items()
         }
         return Split(**moved)
 

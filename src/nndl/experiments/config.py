@@ -28,9 +28,9 @@ def _convert(raw: Any, annotation: Any, key: str) -> Any:
     origin = get_origin(annotation)
     args = get_args(annotation)
     if origin in (Union, types.UnionType):
-        if raw is None or (isinstance(raw, str) and raw.lower() in ("none", "null")):
-            if type(None) in args:
-                return None
+        is_none = raw is None or (isinstance(raw, str) and raw.lower() in ("none", "null"))
+        if is_none and type(None) in args:
+            return None
         errors = []
         for arg in args:
             if arg is type(None):
@@ -43,9 +43,7 @@ def _convert(raw: Any, annotation: Any, key: str) -> Any:
     if origin is Literal:
         if raw in args:
             return raw
-        raise ConfigError(
-            f"{key} must be one of {', '.join(map(repr, args))}, got {raw!r}"
-        )
+        raise ConfigError(f"{key} must be one of {', '.join(map(repr, args))}, got {raw!r}")
     if origin in (tuple, list):
         if isinstance(raw, str):
             items: list[Any] = [s.strip() for s in raw.split(",") if s.strip()]

@@ -65,7 +65,7 @@ class Context:
         return track(iterable, description, total)
 
     def task(self, description: str, total: float | None) -> Any:
-        """A progress bar advanced by hand: ``with ctx.task("epochs", 10) as bar: bar.advance()``."""
+        """A bar advanced by hand: ``with ctx.task("epochs", 10) as bar: bar.advance()``."""
         return task(description, total)
 
 

@@ -98,13 +98,22 @@ def run(cfg: G3Config, ctx: Context) -> Result:
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.fill_between(depths, q25, q75, alpha=0.25, label="interquartile range")
     ax.semilogy(depths, medians, "o-", label="median |∂C/∂b₁|")
-    ax.semilogy(depths, np.exp(intercept + slope * depths), "--", label=f"fit: ×{per_layer:.3f} per layer")
-    ax.semilogy(depths, medians[0] * 0.25 ** (depths - depths[0]), ":", label="×1/4 per layer (bound for |w|<1)")
+    ax.semilogy(
+        depths, np.exp(intercept + slope * depths), "--", label=f"fit: ×{per_layer:.3f} per layer"
+    )
+    ax.semilogy(
+        depths,
+        medians[0] * 0.25 ** (depths - depths[0]),
+        ":",
+        label="×1/4 per layer (bound for |w|<1)",
+    )
     ax.set_xlabel("depth L (neurons in the chain)")
     ax.set_ylabel("|∂C/∂b₁|")
     ax.set_title("First-layer bias gradient of a sigmoid chain, w, b ~ N(0, 1)")
     ax.legend(fontsize=8)
-    ctx.save_figure(fig, "grad_vs_depth", "Median and IQR of |∂C/∂b₁| against chain depth (log scale).")
+    ctx.save_figure(
+        fig, "grad_vs_depth", "Median and IQR of |∂C/∂b₁| against chain depth (log scale)."
+    )
 
     exact = max_rel_err <= cfg.tolerance
     bounded = n_factors_small_w > 0 and max_factor_small_w < 0.25

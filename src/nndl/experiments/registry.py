@@ -103,7 +103,7 @@ def register(
     missing = {"quick", "full"} - set(presets)
     if missing:
         raise ValueError(f"{name}: presets must include quick and full; missing {sorted(missing)}")
-    for scale, preset in presets.items():
+    for preset in presets.values():
         build_config(config, preset)  # fail at import time on a bad preset
 
     def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -154,7 +154,9 @@ def list_experiments(*patterns: str) -> list[Experiment]:
     for exp in exps:
         for pattern in patterns:
             p = pattern.lower()
-            if fnmatch.fnmatch(exp.name, p) or any(fnmatch.fnmatch(c.lower(), p) for c in exp.claims):
+            if fnmatch.fnmatch(exp.name, p) or any(
+                fnmatch.fnmatch(c.lower(), p) for c in exp.claims
+            ):
                 chosen.append(exp)
                 break
     return chosen

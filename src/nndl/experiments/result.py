@@ -37,9 +37,7 @@ class Verdict:
             raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
 
     @classmethod
-    def from_check(
-        cls, claim: str, holds: bool | None, evidence: str, key: str = ""
-    ) -> Verdict:
+    def from_check(cls, claim: str, holds: bool | None, evidence: str, key: str = "") -> Verdict:
         """``holds`` True → "holds", False → "does not hold", None → "inconclusive"."""
         status: Status = (
             "inconclusive" if holds is None else ("holds" if holds else "does not hold")

@@ -104,7 +104,7 @@ def environment(device: torch.device | str = "cpu") -> dict[str, Any]:
 
 
 def load_result(out: str | Path, name: str) -> Result | None:
-    """The result stored in ``OUT/<name>/result.json``, or None if there is none or it is unreadable."""
+    """The result in ``OUT/<name>/result.json``; None if there is none or it is unreadable."""
     path = Path(out) / name / "result.json"
     try:
         return Result.from_dict(json.loads(path.read_text(encoding="utf-8")))

@@ -146,7 +146,7 @@ def init_(
 
     Example:
         >>> net = init_(nn.Linear(100, 50), "gaussian", std=1.0, fan_in_scaled=True)
-        >>> 0.07 < float(net.weight.std()) < 0.13  # 1/sqrt(100) = 0.1
+        >>> 0.07 < float(net.weight.detach().std()) < 0.13  # 1/sqrt(100) = 0.1
         True
     """
     if not isinstance(module, nn.Module):

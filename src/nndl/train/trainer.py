@@ -276,7 +276,9 @@ class Trainer:
                 unpack_optimizer_state(tensors, meta["optimizer"], prefix="optim.")
             )
         except (RuntimeError, KeyError, ValueError) as exc:
-            raise CheckpointError(f"checkpoint {str(path)!r} does not fit this model: {exc}") from None
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} does not fit this model: {exc}"
+            ) from None
         if "rng.torch" in tensors:
             torch.set_rng_state(tensors["rng.torch"].cpu())
         self._state = _State(epoch=int(meta["epoch"]), step=int(meta["step"]))
@@ -294,7 +296,8 @@ class Trainer:
         n = tensors[0].shape[0]
         if any(t.shape[0] != n for t in tensors):
             raise ValidationError(
-                f"data tensors must share their first dimension, got {[t.shape[0] for t in tensors]}"
+                "data tensors must share their first dimension, got "
+                f"{[t.shape[0] for t in tensors]}"
             )
         return TensorDataset(*tensors)
 
