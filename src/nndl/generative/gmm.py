@@ -220,7 +220,10 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         lower_bound_: the last entry of ``lower_bounds_``.
         lower_bounds_: list of the mean log-likelihood per sample that each E-step saw, i.e.
             of the parameters before each M-step (the ELBO is tight after an E-step, so the bound
-            equals the log-likelihood). Never decreases.
+            equals the log-likelihood). It never decreases when the M-step is the exact
+            maximiser (``reg_covar=0``). With ``reg_covar > 0`` the covariances are moved off the
+            maximiser, and the curve can dip by amounts of the order of ``reg_covar`` (measured
+            on digits: up to 3e-4 nats at ``reg_covar=1e-3``); scikit-learn behaves identically.
         n_features_in_: D.
 
     Example:
@@ -326,7 +329,10 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         return torch.device(self.device)
 
     def _to_tensor(self, x: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(x, dtype=np.float64), device=self._device)
+        arr = np.asarray(x, dtype=np.float64)
+        if not arr.flags.writeable:  # read-only (memory-mapped) input: torch needs a copy
+            arr = arr.copy()
+        return torch.as_tensor(arr, device=self._device)
 
     # -- EM --------------------------------------------------------------------------------
     def _initialize(

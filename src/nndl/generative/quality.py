@@ -30,8 +30,10 @@ real and generated images alike.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,6 +67,7 @@ __all__ = [
 ]
 
 FEATURE_ARCHS: tuple[str, ...] = ("mlp", "cnn")
+_KIND = "nndl.generative.FeatureClassifier"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,8 +121,9 @@ class FeatureClassifier(nn.Module):
                 c, self.n_classes, h, channels=self.channels, pool="max", hidden=self.hidden[-1]
             )
 
+    @property
     def config(self) -> dict[str, Any]:
-        """The constructor arguments, JSON-serialisable (to rebuild the model from a file)."""
+        """The constructor arguments, JSON-able: ``FeatureClassifier(**c.config)`` rebuilds it."""
         return {
             "image_shape": list(self.image_shape),
             "n_classes": self.n_classes,
@@ -127,6 +131,40 @@ class FeatureClassifier(nn.Module):
             "hidden": list(self.hidden),
             "channels": list(self.channels),
         }
+
+    def save(self, path: str | os.PathLike[str], **metadata: Any) -> Path:
+        """Write the weights and :attr:`config` (plus ``metadata``) as safetensors + JSON."""
+        from ..train import save_checkpoint
+
+        tensors = {f"model.{k}": v for k, v in self.state_dict().items()}
+        return save_checkpoint(path, tensors, {"kind": _KIND, "config": self.config, **metadata})
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | os.PathLike[str], device: str | torch.device = "cpu"
+    ) -> tuple[FeatureClassifier, dict[str, Any]]:
+        """Rebuild a classifier written by :meth:`save`: ``(model in eval mode, metadata)``.
+
+        Raises:
+            CheckpointError: missing, corrupt, not a feature-classifier checkpoint, or weights
+                that do not fit the config.
+        """
+        from ..train import CheckpointError, load_checkpoint
+
+        tensors, meta = load_checkpoint(path, device=device)
+        if meta.get("kind") != _KIND or not isinstance(meta.get("config"), dict):
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} is not a feature-classifier checkpoint "
+                f"(kind {meta.get('kind')!r})"
+            )
+        try:
+            model = cls(**meta["config"])
+            model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        except (RuntimeError, TypeError, ValueError, KeyError) as exc:
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} does not fit its classifier config: {exc}"
+            ) from None
+        return model.to(device).eval(), meta
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         flat = math.prod(self.image_shape)
@@ -194,9 +232,7 @@ def train_feature_classifier(
     check_in_range(lr, name="lr", low=0.0, low_inclusive=False)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = FeatureClassifier(
-            images.shape[1:], k, arch=arch, hidden=hidden, channels=channels
-        )
+        model = FeatureClassifier(images.shape[1:], k, arch=arch, hidden=hidden, channels=channels)
     trainer = Trainer(
         model,
         lambda params: torch.optim.Adam(params, lr=lr, weight_decay=weight_decay),
@@ -271,10 +307,10 @@ def _psd_sqrt(sigma: np.ndarray) -> np.ndarray:
     return (vecs * np.sqrt(np.clip(vals, 0.0, None))) @ vecs.T
 
 
-def frechet_distance(
-    mu1: Any, sigma1: Any, mu2: Any, sigma2: Any
-) -> float:
-    r"""Fréchet (2-Wasserstein²) distance between :math:`N(\mu_1, \Sigma_1)` and :math:`N(\mu_2, \Sigma_2)`.
+def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any) -> float:
+    r"""Fréchet (squared 2-Wasserstein) distance between two Gaussians.
+
+    For :math:`N(\mu_1, \Sigma_1)` and :math:`N(\mu_2, \Sigma_2)`:
 
     .. math:: \lVert \mu_1 - \mu_2 \rVert^2 + \operatorname{tr}\Sigma_1 + \operatorname{tr}\Sigma_2
               - 2 \sum_i \sqrt{\lambda_i\!\left(\Sigma_1^{1/2} \Sigma_2 \Sigma_1^{1/2}\right)}
@@ -287,7 +323,10 @@ def frechet_distance(
         The distance, ≥ 0 (clipped at 0 against round-off).
     """
     m1, m2 = _as_float64(mu1, "mu1"), _as_float64(mu2, "mu2")
-    s1, s2 = np.atleast_2d(_as_float64(sigma1, "sigma1")), np.atleast_2d(_as_float64(sigma2, "sigma2"))
+    s1, s2 = (
+        np.atleast_2d(_as_float64(sigma1, "sigma1")),
+        np.atleast_2d(_as_float64(sigma2, "sigma2")),
+    )
     f = m1.shape[0] if m1.ndim == 1 else -1
     for name, value, shape in (
         ("mu2", m2, (f,)),
@@ -355,9 +394,7 @@ def _coverage(queries: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor,
     return float(torch.cat(inside).double().mean())
 
 
-def precision_recall(
-    real: Any, fake: Any, *, k: int = 3, chunk: int = 1024
-) -> tuple[float, float]:
+def precision_recall(real: Any, fake: Any, *, k: int = 3, chunk: int = 1024) -> tuple[float, float]:
     r"""Improved precision and recall (Kynkäänniemi et al. 2019) of ``fake`` against ``real``.
 
     .. math::
@@ -420,11 +457,13 @@ def class_histogram(
 
 
 def total_variation(p: Any, q: Any) -> float:
-    r"""Total-variation distance :math:`\tfrac12 \sum_k |p_k - q_k|` of two histograms, in [0, 1]."""
+    r"""Total-variation distance :math:`\tfrac12 \sum_k |p_k - q_k|` of histograms, in [0, 1]."""
     a = _as_float64(p, "p").ravel()
     b = _as_float64(q, "q").ravel()
     if a.shape != b.shape:
-        raise ShapeError(f"p and q must have the same length, got {a.shape} and {b.shape}", a.shape, b.shape)
+        raise ShapeError(
+            f"p and q must have the same length, got {a.shape} and {b.shape}", a.shape, b.shape
+        )
     return float(0.5 * np.abs(a - b).sum())
 
 

@@ -344,9 +344,10 @@ def cost_volume_1d(
         return _cost_volume_1d_reference(left, right, n_disp, normalize, reduction)
     left, right = _normalized(left, right, normalize)
     scale = 1.0 / left.shape[1] if reduction == "mean" else 1.0
-    # channel j of `correlate` is dx = -(D-1) + j, i.e. disparity D-1-j: flip to disparity order
-    out = correlate(left, right, oy0=0, ndy=1, ox0=-(n_disp - 1), ndx=n_disp, step=1, scale=scale)
-    return out.flip(1)
+    # offset j is dx = -(D-1) + j, i.e. disparity D-1-j: flip=True gives disparity order
+    return correlate(
+        left, right, oy0=0, ndy=1, ox0=-(n_disp - 1), ndx=n_disp, step=1, scale=scale, flip=True
+    )
 
 
 class CostVolume1d(nn.Module):

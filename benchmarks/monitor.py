@@ -1,0 +1,160 @@
+"""Cost of the GradientMonitor: training-step time with the monitor ÷ without, in the same run.
+
+Models (batch 64, SGD with momentum, cross-entropy, 1 thread):
+
+- MLP 64-256-256-256-10 (ReLU) on random 64-dimensional inputs;
+- small CNN (``nndl.nn.cnn(1, 10, 28, channels=(16, 32))``: two 3×3 conv + ReLU + max-pool
+  blocks and a linear output) on random 1×28×28 inputs.
+
+Configurations: ``every=1`` and ``every=10`` with activations off (the issue's targets: at most
+1.10× and 1.03×), and, for information, ``every=1`` with update ratios (``watch_optimizer``) and
+``every=1``/``every=10`` with activation statistics on. Each configuration runs ``--steps``
+steps per round from the same initial weights; rounds alternate the configurations, the first
+round is a warm-up, and the ratio is median(CPU time with) / median(CPU time without). CPU time
+(``time.process_time``) is used because the machine is shared.
+
+The second table times ``record()`` alone on networks with more and more parameter tensors to
+show how the cost grows with their number.
+
+Usage::
+
+    python benchmarks/monitor.py            # full: 300 steps, 5 rounds
+    python benchmarks/monitor.py --steps 100 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from rich.console import Console
+from rich.table import Table
+from torch import nn
+
+from nndl.diagnostics import GradientMonitor
+from nndl.nn import cnn, mlp
+
+BATCH = 64
+
+
+def _configs() -> dict[str, Callable[[nn.Module, torch.optim.Optimizer], GradientMonitor | None]]:
+    def make(every: int, activations: bool, updates: bool = False):
+        def build(model: nn.Module, opt: torch.optim.Optimizer) -> GradientMonitor:
+            monitor = GradientMonitor(model, every=every, activations=activations)
+            if updates:
+                monitor.watch_optimizer(opt)
+            return monitor
+
+        return build
+
+    return {
+        "without monitor": lambda model, opt: None,
+        "every=1": make(1, False),
+        "every=10": make(10, False),
+        "every=1 + update ratios": make(1, False, updates=True),
+        "every=1 + activations": make(1, True),
+        "every=10 + activations": make(10, True),
+    }
+
+
+def _run(model: nn.Module, build, data, steps: int) -> float:
+    """CPU seconds for ``steps`` training steps of a copy of ``model``."""
+    model = copy.deepcopy(model)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    monitor = build(model, opt)
+    loss_fn = nn.CrossEntropyLoss()
+    xs, ys = data
+    start = time.process_time()
+    for i in range(steps):
+        x, y = xs[i % len(xs)], ys[i % len(ys)]
+        opt.zero_grad(set_to_none=True)
+        loss_fn(model(x), y).backward()
+        if monitor is not None:
+            monitor.record()
+        opt.step()
+    elapsed = time.process_time() - start
+    if monitor is not None:
+        monitor.detach()
+    return elapsed
+
+
+def bench_model(name: str, model: nn.Module, shape: tuple[int, ...], steps: int, rounds: int):
+    gen = torch.Generator().manual_seed(0)
+    xs = [torch.randn(BATCH, *shape, generator=gen) for _ in range(16)]
+    ys = [torch.randint(0, 10, (BATCH,), generator=gen) for _ in range(16)]
+    configs = _configs()
+    times: dict[str, list[float]] = {k: [] for k in configs}
+    for r in range(rounds + 1):
+        order = list(configs) if r % 2 == 0 else list(reversed(configs))
+        for key in order:
+            t = _run(model, configs[key], (xs, ys), steps)
+            if r > 0:  # round 0 warms up
+                times[key].append(t)
+    base = statistics.median(times["without monitor"])
+    rows = []
+    for key, values in times.items():
+        med = statistics.median(values)
+        rows.append((key, 1e3 * med / steps, med / base))
+    return name, rows
+
+
+def bench_tensor_count(counts: tuple[int, ...], repeats: int = 300) -> list[tuple[int, float]]:
+    """µs per recorded step of record() on Linear(32, 32) stacks with 2·k parameter tensors."""
+    out = []
+    for k in counts:
+        model = nn.Sequential(*[nn.Linear(32, 32) for _ in range(k)])
+        model(torch.randn(8, 32)).sum().backward()
+        monitor = GradientMonitor(model, every=1, activations=False)
+        for _ in range(20):
+            monitor.record()
+        start = time.process_time()
+        for _ in range(repeats):
+            monitor.record()
+        out.append((2 * k, 1e6 * (time.process_time() - start) / repeats))
+        monitor.detach()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    console = Console()
+    models = [
+        ("MLP 64-256-256-256-10", mlp([64, 256, 256, 256, 10], activation="relu"), (64,)),
+        ("small CNN 1×28×28", cnn(1, 10, 28, channels=(16, 32)), (1, 28, 28)),
+    ]
+    for title, model, shape in models:
+        name, rows = bench_model(title, model, shape, args.steps, args.rounds)
+        table = Table(title=f"{name}: {args.steps} steps × {args.rounds} rounds, batch {BATCH}")
+        table.add_column("configuration")
+        table.add_column("ms / step (CPU)", justify="right")
+        table.add_column("ratio", justify="right")
+        for key, ms, ratio in rows:
+            table.add_row(key, f"{ms:.3f}", f"{ratio:.3f}")
+        console.print(table)
+    counts = bench_tensor_count((2, 8, 32, 128))
+    table = Table(title="record() cost against the number of parameter tensors (every=1)")
+    table.add_column("parameter tensors", justify="right")
+    table.add_column("µs per recorded step", justify="right")
+    table.add_column("µs per tensor", justify="right")
+    for n, us in counts:
+        table.add_row(str(n), f"{us:.1f}", f"{us / n:.2f}")
+    console.print(table)
+    (n0, t0), (n1, t1) = counts[0], counts[-1]
+    console.print(
+        f"slope: {(t1 - t0) / (n1 - n0):.2f} µs per extra parameter tensor "
+        f"(fixed cost ≈ {t0 - n0 * (t1 - t0) / (n1 - n0):.1f} µs per recorded step)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""Integrations of the :class:`~nndl.diagnostics.GradientMonitor`: TensorBoard and Lightning.
+
+Both optional packages are imported only when asked for. Under DistributedDataParallel only
+rank 0 writes: the TensorBoard writer is opened lazily, on rank 0, at the first record; the
+Lightning callback logs with ``rank_zero_only=True``. The gradients are read after backward,
+so on every rank they are the synchronised ones.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .._validation import DTypeError
+from ..train import is_main_process
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
+
+    from .monitor import GradientMonitor, StepRecord
+
+__all__ = ["LightningHooks", "lightning_callback", "record_scalars", "tensorboard_sink"]
+
+
+def record_scalars(monitor: GradientMonitor, record: StepRecord) -> dict[str, float]:
+    """The finite numbers of one record as ``{tag: value}`` (TensorBoard tags / Lightning keys).
+
+    Tags: ``learning_speed/<layer>``, ``grad_norm/<parameter>``, ``update_ratio/<parameter>``,
+    ``nonfinite/total``, and ``<statistic>/<module>`` for the activation statistics.
+    """
+    out: dict[str, float] = {}
+    for name, speed in zip(monitor.layers, monitor._speeds(record), strict=True):
+        if math.isfinite(speed):
+            out[f"learning_speed/{name}"] = speed
+    for i, name in enumerate(monitor.parameter_names):
+        norm = record.grad_norms[i]
+        if norm is not None and math.isfinite(norm):
+            out[f"grad_norm/{name}"] = norm
+        if record.update_ratios is not None:
+            ratio = record.update_ratios[i]
+            if ratio is not None and math.isfinite(ratio):
+                out[f"update_ratio/{name}"] = ratio
+    out["nonfinite/total"] = float(sum(record.nonfinite))
+    for module, stats in record.activations.items():
+        for key, value in stats.items():
+            if value is not None and math.isfinite(value):
+                out[f"{key}/{module}"] = value
+    return out
+
+
+def tensorboard_sink(
+    target: str | os.PathLike[str] | Any,
+) -> tuple[Callable[[GradientMonitor, StepRecord], None], Callable[[], None]]:
+    """A sink writing each complete record to TensorBoard, and a function that closes it.
+
+    Args:
+        target: a log folder (a ``SummaryWriter`` is opened there on rank 0 at the first
+            record), or an object with ``add_scalar`` (a ``SummaryWriter``), used as is.
+
+    Raises:
+        ImportError: ``tensorboard`` is not installed (only when a folder is given).
+        DTypeError: ``target`` is neither a path nor a writer.
+    """
+    if isinstance(target, str | os.PathLike):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as exc:  # pragma: no cover - tensorboard is a dev dependency
+            raise ImportError(
+                "TensorBoard logging needs the tensorboard package: pip install tensorboard"
+            ) from exc
+        log_dir = os.fspath(target)
+
+        @functools.cache
+        def writer() -> Any:
+            return SummaryWriter(log_dir=log_dir)
+
+        owned = True
+    elif hasattr(target, "add_scalar"):
+
+        def writer() -> Any:
+            return target
+
+        owned = False
+    else:
+        raise DTypeError(
+            "tensorboard target must be a log folder or a SummaryWriter, got "
+            f"{type(target).__name__}"
+        )
+
+    def sink(monitor: GradientMonitor, record: StepRecord) -> None:
+        if not is_main_process():
+            return
+        w = writer()
+        for tag, value in record_scalars(monitor, record).items():
+            w.add_scalar(tag, value, record.step)
+
+    def close() -> None:
+        if owned and writer.cache_info().currsize:  # type: ignore[attr-defined]
+            writer().close()
+        elif not owned and hasattr(target, "flush"):
+            target.flush()
+
+    return sink, close
+
+
+class LightningHooks:
+    """What the Lightning callback does, written without Lightning (see :func:`lightning_callback`).
+
+    - ``on_fit_start``: monitor the LightningModule (a new :class:`GradientMonitor`, or the one
+      given, attached).
+    - ``on_before_optimizer_step``: gradients are final (accumulated, unscaled, synchronised):
+      :meth:`GradientMonitor.record`; on recorded steps copy the weights and log the numbers.
+    - ``on_train_batch_end``: the optimiser has stepped: update-to-weight ratios.
+    - ``on_fit_end``: detach a monitor the callback created.
+    """
+
+    def __init__(
+        self,
+        monitor: GradientMonitor | None = None,
+        *,
+        every: int = 1,
+        activations: bool = False,
+        watch: str | Sequence[str] | None = None,
+        log: bool = True,
+    ):
+        self.monitor = monitor
+        self._settings = {"every": every, "activations": activations, "watch": watch}
+        self.log = log
+        self._owned = False
+
+    def on_fit_start(self, trainer: Any, pl_module: nn.Module) -> None:
+        from .monitor import GradientMonitor
+
+        if self.monitor is None:
+            self.monitor = GradientMonitor(pl_module, **self._settings)  # type: ignore[arg-type]
+            self._owned = True
+        self.monitor.attach()
+        self.monitor._expects_update = True
+
+    def on_before_optimizer_step(self, trainer: Any, pl_module: Any, optimizer: Any) -> None:
+        monitor = self.monitor
+        if monitor is None or not monitor.record():
+            return
+        monitor._begin_update()
+        if self.log:
+            scalars = record_scalars(monitor, monitor.records[-1])
+            pl_module.log_dict(scalars, on_step=True, on_epoch=False, rank_zero_only=True)
+
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, *args: Any, **kwargs: Any) -> None:
+        if self.monitor is not None:
+            self.monitor._end_update()
+
+    def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
+        if self.monitor is not None:
+            self.monitor._flush_pending()
+            if self._owned:
+                self.monitor.detach()
+
+
+def _lightning_callback_base() -> type:
+    try:
+        from lightning.pytorch import Callback
+    except ImportError:
+        try:
+            from pytorch_lightning import Callback
+        except ImportError:
+            raise ImportError(
+                "the Lightning callback needs PyTorch Lightning: pip install lightning"
+            ) from None
+    return Callback
+
+
+@functools.cache
+def _callback_class(base: type) -> type:
+    return type(
+        "GradientMonitorCallback",
+        (LightningHooks, base),
+        {"__doc__": "A PyTorch Lightning callback running a GradientMonitor; see LightningHooks."},
+    )
+
+
+def lightning_callback(
+    monitor: GradientMonitor | None = None,
+    *,
+    every: int = 1,
+    activations: bool = False,
+    watch: str | Sequence[str] | None = None,
+    log: bool = True,
+) -> Any:
+    """A ``lightning.pytorch.Callback`` that monitors the LightningModule's gradients.
+
+    Args:
+        monitor: an existing monitor to drive; None creates one on the LightningModule with
+            ``every``, ``activations`` and ``watch`` at ``on_fit_start``.
+        log: log the numbers of each recorded step with ``LightningModule.log_dict``
+            (``rank_zero_only=True``).
+
+    Returns:
+        The callback; its ``monitor`` attribute holds the monitor (after ``fit`` starts).
+
+    Raises:
+        ImportError: neither ``lightning`` nor ``pytorch_lightning`` is installed.
+
+    Example:
+        >>> trainer = lightning.Trainer(callbacks=[lightning_callback(every=10)])  # doctest: +SKIP
+    """
+    cls = _callback_class(_lightning_callback_base())
+    return cls(monitor, every=every, activations=activations, watch=watch, log=log)

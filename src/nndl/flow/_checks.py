@@ -1,0 +1,86 @@
+"""Input checks shared by the flow and stereo estimators."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .._validation import DTypeError, ShapeError, check_dtype, check_shape
+
+__all__ = ["as_batch", "check_flow", "check_image_pair", "to_gray"]
+
+
+def as_batch(img: Tensor, *, name: str) -> tuple[Tensor, bool]:
+    """``(C, H, W)`` or ``(B, C, H, W)`` floating point -> ``(B, C, H, W)``, and whether it was 3-D."""
+    if not isinstance(img, Tensor):
+        raise DTypeError(f"{name} must be a torch.Tensor, got {type(img).__name__}")
+    if img.ndim == 3:
+        img, squeezed = img.unsqueeze(0), True
+    elif img.ndim == 4:
+        squeezed = False
+    else:
+        raise ShapeError(
+            f"{name} must have shape (C, H, W) or (B, C, H, W), got {tuple(img.shape)}",
+            ("B", "C", "H", "W"),
+            tuple(img.shape),
+        )
+    check_dtype(img, name=name)
+    if img.is_complex():
+        raise DTypeError(f"{name} must be a real floating-point tensor, got dtype {img.dtype}")
+    return img, squeezed
+
+
+def check_image_pair(
+    img1: Tensor, img2: Tensor, *, names: tuple[str, str], min_size: int = 1
+) -> tuple[Tensor, Tensor, bool]:
+    """Two images of one shape, as ``(B, C, H, W)``; also whether the inputs were 3-D.
+
+    Raises:
+        ShapeError: not 3-D/4-D, different shapes, or a side shorter than ``min_size``.
+        DTypeError: not floating point, or different dtypes/devices.
+    """
+    a, squeezed = as_batch(img1, name=names[0])
+    b, _ = as_batch(img2, name=names[1])
+    if a.shape != b.shape:
+        raise ShapeError(
+            f"{names[0]} and {names[1]} must have the same size, got {tuple(img1.shape)} and "
+            f"{tuple(img2.shape)}",
+            tuple(img1.shape),
+            tuple(img2.shape),
+        )
+    if a.dtype != b.dtype:
+        raise DTypeError(
+            f"{names[0]} and {names[1]} must have the same dtype, got {a.dtype} and {b.dtype}"
+        )
+    if a.device != b.device:
+        raise DTypeError(
+            f"{names[0]} and {names[1]} must be on the same device, got {a.device} and {b.device}"
+        )
+    h, w = a.shape[-2:]
+    if min(h, w) < min_size:
+        raise ShapeError(
+            f"{names[0]} must be at least {min_size}×{min_size} pixels, got {h}×{w}",
+            ("B", "C", f">={min_size}", f">={min_size}"),
+            tuple(a.shape),
+        )
+    return a, b, squeezed
+
+
+def check_flow(flow: Tensor, *, name: str = "flow") -> tuple[Tensor, bool]:
+    """``(2, H, W)`` or ``(B, 2, H, W)`` floating point -> ``(B, 2, H, W)``, and whether 3-D."""
+    if isinstance(flow, Tensor) and flow.ndim == 3:
+        check_shape(flow, "2 H W", name=name)
+        out, squeezed = flow.unsqueeze(0), True
+    else:
+        check_shape(flow, "B 2 H W", name=name)
+        out, squeezed = flow, False
+    check_dtype(out, name=name)
+    return out, squeezed
+
+
+def to_gray(img: Tensor) -> Tensor:
+    """``(B, C, H, W)`` -> ``(B, 1, H, W)``: ITU-R BT.601 luma for 3 channels, else the mean."""
+    if img.shape[1] == 3:
+        weights = torch.tensor([0.299, 0.587, 0.114], dtype=img.dtype, device=img.device)
+        return (img * weights.view(1, 3, 1, 1)).sum(1, keepdim=True)
+    return img.mean(1, keepdim=True)

@@ -1,0 +1,102 @@
+r"""The regularised training objective shared by every strategy, with its gradient.
+
+For ``K`` discriminants :math:`f_k(x) = w_k^\top x + b_k` stacked as ``W`` (K, D) and ``b`` (K,)
+the objective is
+
+.. math::
+    J(W, b) = \underbrace{\sum_{k} \sum_{i} s_{ki}\, \phi(y_{ki} f_k(x_i))}_{\text{margin form}}
+    \quad\text{or}\quad
+    \underbrace{\frac{1}{N} \sum_i \ell(f(x_i), y_i)}_{\text{joint form}}
+    \; + \; \frac{\alpha}{2} \lVert W \rVert_F^2 ,
+
+with the intercepts left unpenalised (as in scikit-learn's ``LogisticRegression``). In the
+margin form :math:`y_{ki} \in \{-1, 0, +1\}` (0 = sample *i* takes no part in sub-problem *k*)
+and :math:`s_{ki} = 1/N_k` on the :math:`N_k` samples of sub-problem *k*, so each sub-problem's
+term is its own mean loss; the sub-problems share no parameter, so minimising their sum
+minimises each one. The gradient is assembled from :math:`G = \partial J / \partial F` as
+:math:`\partial J/\partial W = G X + \alpha W` and :math:`\partial J/\partial b = G \mathbf 1`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ._losses import NONSMOOTH, joint_loss, margin_loss
+
+__all__ = ["Objective"]
+
+
+@dataclass
+class Objective:
+    """Data, targets and loss of one fit (tensors on the fitting device and dtype).
+
+    Attributes:
+        Xt: the features transposed, ``Tensor[D, N]`` (contiguous).
+        loss: loss name.
+        alpha: L2 strength.
+        targets: margin form: ``Tensor[K, N]`` of ±1/0; joint form: class indices ``Tensor[N]``.
+        weights: margin form only: ``s_ki``, ``Tensor[K, N]`` or ``Tensor[K, 1]``.
+        n_outputs: ``K``, the number of discriminants.
+        smoothing: width ``mu`` of the smooth surrogate of a hinge loss (0: the exact loss).
+    """
+
+    Xt: torch.Tensor
+    loss: str
+    alpha: float
+    targets: torch.Tensor
+    weights: torch.Tensor | None
+    n_outputs: int
+    smoothing: float = 0.0
+
+    @property
+    def n_samples(self) -> int:
+        return self.Xt.shape[1]
+
+    @property
+    def joint(self) -> bool:
+        return self.weights is None
+
+    @property
+    def nonsmooth(self) -> bool:
+        """Whether the exact objective has kinks (a hinge loss; see ``_losses.NONSMOOTH``)."""
+        return (self.loss, self.joint) in NONSMOOTH
+
+    def value_and_grad(
+        self, W: torch.Tensor, b: torch.Tensor, cols: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``J`` and its gradient, on all samples or on the columns ``cols`` (a mini-batch).
+
+        On a mini-batch the data term is rescaled by ``N / B`` so that it is an unbiased
+        estimate of the full data term.
+
+        Args:
+            W: ``Tensor[K, D]``.
+            b: ``Tensor[K]``.
+            cols: optional sample indices, ``Tensor[B]``.
+
+        Returns:
+            ``(J, dJ/dW, dJ/db)`` as a 0-d tensor, ``Tensor[K, D]`` and ``Tensor[K]``.
+        """
+        Xt = self.Xt if cols is None else self.Xt[:, cols]
+        scale = 1.0 if cols is None else self.n_samples / Xt.shape[1]
+        F = torch.addmm(b[:, None], W, Xt)  # (K, B): f_k(x_i) = w_k·x_i + b_k
+        if self.joint:
+            y = self.targets if cols is None else self.targets[cols]
+            per_sample, G = joint_loss(self.loss, F, y, self.smoothing)
+            s = scale / self.n_samples
+            data = per_sample.sum() * s
+            G = G * s
+        else:
+            Y = self.targets if cols is None else self.targets[:, cols]
+            S = self.weights
+            if cols is not None and S.shape[1] != 1:
+                S = S[:, cols]
+            S = S * scale
+            phi, dphi = margin_loss(self.loss, Y * F, self.smoothing)
+            data = (S * phi).sum()
+            G = S * Y * dphi  # ∂/∂F of s·φ(y f) = s·y·φ'(y f)
+        value = data + 0.5 * self.alpha * W.square().sum()
+        grad_W = torch.mm(G, Xt.T) + self.alpha * W
+        return value, grad_W, G.sum(dim=1)
