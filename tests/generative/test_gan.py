@@ -161,7 +161,9 @@ def test_training_records_both_monitors_and_fixed_noise_grids(tmp_path):
 def test_resume_equals_uninterrupted(tmp_path):
     data = _images(40)
     full = _small_gan()
-    run_full = train_gan(full, data, epochs=3, batch_size=16, out_dir=tmp_path / "a", monitor_every=1)
+    run_full = train_gan(
+        full, data, epochs=3, batch_size=16, out_dir=tmp_path / "a", monitor_every=1
+    )
 
     part = _small_gan()
     train_gan(part, data, epochs=1, batch_size=16, out_dir=tmp_path / "b", monitor_every=1)

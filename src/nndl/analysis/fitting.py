@@ -26,6 +26,7 @@ import math
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
 
 from .._validation import ValidationError, check_choice, check_int
 
@@ -118,6 +119,9 @@ class BasisRegressor(RegressorMixin, BaseEstimator):
         n_params_: P, the number of coefficients.
         rank_: numerical rank of the design matrix.
 
+    The least-squares solve runs with a single BLAS thread (like scikit-learn's ``KMeans``):
+    the problems are small, and a multi-threaded BLAS on a busy machine made them 50× slower.
+
     Example:
         >>> x = np.linspace(-1, 1, 50)[:, None]
         >>> model = BasisRegressor("polynomial", order=2).fit(x, 3 * x[:, 0] ** 2 - 1)
@@ -152,7 +156,8 @@ class BasisRegressor(RegressorMixin, BaseEstimator):
             p = phi.shape[1]
             phi = np.vstack([phi, math.sqrt(self.alpha) * np.eye(p)])
             y = np.concatenate([y, np.zeros(p)])
-        self.coef_, _, self.rank_, _ = np.linalg.lstsq(phi, y, rcond=None)
+        with threadpool_limits(limits=1, user_api="blas"):  # see the class docstring
+            self.coef_, _, self.rank_, _ = np.linalg.lstsq(phi, y, rcond=None)
         self.n_params_ = int(self.coef_.shape[0])
         return self
 
@@ -160,7 +165,9 @@ class BasisRegressor(RegressorMixin, BaseEstimator):
         """float[N] predictions."""
         check_is_fitted(self, "coef_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        return basis_matrix(X, self.basis, self.order, tuple(self.domain)) @ self.coef_
+        phi = basis_matrix(X, self.basis, self.order, tuple(self.domain))
+        with threadpool_limits(limits=1, user_api="blas"):
+            return phi @ self.coef_
 
 
 def order_for_budget(n_features: int, budget: int) -> int:

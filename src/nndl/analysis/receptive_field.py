@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from .._validation import DTypeError, ValidationError, check_int
+from ..nn import MaxoutPool
 
 __all__ = ["LayerReceptiveField", "gradient_support", "receptive_field", "sequential_layers"]
 
@@ -71,6 +72,7 @@ _POINTWISE: tuple[type[nn.Module], ...] = (
     nn.Dropout2d,
     nn.Dropout3d,
     nn.AlphaDropout,
+    MaxoutPool,  # a maximum over channel groups at each position
 )
 _CONV = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
 _POOL = {
@@ -184,8 +186,8 @@ def receptive_field(model: nn.Module, input_shape: Sequence[int]) -> list[LayerR
 
     Supports ``Conv{1,2,3}d`` (stride, padding including ``"same"``/``"valid"``, dilation),
     ``MaxPool{1,2,3}d`` (stride, padding, dilation, ``ceil_mode``), ``AvgPool{1,2,3}d`` and the
-    pointwise modules (activations, BatchNorm in eval mode, Dropout, Identity). The analysis stops
-    at the first ``nn.Flatten``.
+    pointwise modules (activations, Maxout over channels, BatchNorm in eval mode, Dropout,
+    Identity). The analysis stops at the first ``nn.Flatten``.
 
     Args:
         model: an ``nn.Sequential`` (nested ones are flattened) or a single conv/pool module.

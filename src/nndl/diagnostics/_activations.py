@@ -17,6 +17,7 @@ Definitions (per recorded step, over every forward call of the module during tha
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -44,8 +45,10 @@ RELU_FAMILY: tuple[type[nn.Module], ...] = (
     nn.Mish,
 )
 
-_SIGMOID_LIMIT = 0.01 * 0.25  # 1 % of max σ' = 1/4
-_TANH_LIMIT = 0.01  # 1 % of max tanh' = 1
+# σ'(z) = a(1 − a) < 1 % · 1/4  ⇔  |a − 1/2| > √(1/4 − 1/400)
+_SIGMOID_CUT = math.sqrt(0.25 - 0.01 * 0.25)
+# tanh'(z) = 1 − a² < 1 % · 1  ⇔  |a| > √0.99
+_TANH_CUT = math.sqrt(1 - 0.01)
 
 
 def module_kind(module: nn.Module) -> str | None:
@@ -70,11 +73,15 @@ def _first_tensor(output: object) -> torch.Tensor | None:
 
 @dataclass
 class ActivationStats:
-    """Accumulates one module's output statistics over the forward calls of one step."""
+    """Accumulates one module's output statistics over the forward calls of one step.
+
+    Each call adds a handful of tensor reductions and no host synchronisation; the numbers are
+    read once, by :meth:`summarise`, when the step is recorded.
+    """
 
     kind: str | None
-    moments: list[torch.Tensor] = field(default_factory=list)  # [mean, var, n] per call
-    saturated: list[torch.Tensor] = field(default_factory=list)  # [count, n] per call
+    moments: list[tuple[torch.Tensor, torch.Tensor, int]] = field(default_factory=list)
+    saturated: list[tuple[torch.Tensor, int]] = field(default_factory=list)
     alive: torch.Tensor | None = None  # bool per unit: non-zero for some example
     shape_changed: bool = False
 
@@ -84,19 +91,18 @@ class ActivationStats:
         if n == 0:
             return
         var, mean = torch.var_mean(out, correction=0)
-        self.moments.append(torch.stack([mean.float(), var.float(), out.new_tensor(n).float()]))
+        self.moments.append((mean, var, n))
         if self.kind == "sigmoid":
-            count = ((out * (1 - out)) < _SIGMOID_LIMIT).sum()
-            self.saturated.append(torch.stack([count.float(), out.new_tensor(n).float()]))
+            self.saturated.append(((out - 0.5).abs_().gt_(_SIGMOID_CUT).sum(), n))
         elif self.kind == "tanh":
-            count = ((1 - out * out) < _TANH_LIMIT).sum()
-            self.saturated.append(torch.stack([count.float(), out.new_tensor(n).float()]))
+            self.saturated.append((out.abs().gt_(_TANH_CUT).sum(), n))
         elif self.kind == "relu_family":
-            nonzero = out != 0
             if out.dim() >= 2:
-                alive = nonzero.transpose(0, 1).reshape(out.shape[1], -1).any(dim=1)
+                alive = torch.any(out, dim=0)  # (units, *spatial): non-zero for some example
+                if alive.dim() > 1:
+                    alive = alive.flatten(1).any(dim=1)
             else:
-                alive = nonzero.any().reshape(1)
+                alive = torch.any(out).reshape(1)
             if self.alive is None:
                 self.alive = alive
             elif self.alive.shape == alive.shape:
@@ -112,20 +118,26 @@ class ActivationStats:
             "saturated_fraction": None,
             "dead_fraction": None,
         }
-        if self.moments:
-            m = torch.stack(self.moments).double()
-            means, variances, counts = m[:, 0], m[:, 1], m[:, 2]
+        if len(self.moments) == 1:
+            mean_t, var_t, _ = self.moments[0]
+            result["act_mean"] = mean_t.item()
+            result["act_std"] = math.sqrt(max(0.0, var_t.item()))
+        elif self.moments:
+            means = torch.stack([m for m, _, _ in self.moments]).double()
+            variances = torch.stack([v for _, v, _ in self.moments]).double()
+            counts = torch.tensor([c for _, _, c in self.moments], dtype=torch.float64)
+            counts = counts.to(means.device)
             total = counts.sum()
             mean = (means * counts).sum() / total
-            # law of total variance: E[var] + var of the means
+            # law of total variance: mean of the variances + variance of the means
             var = ((variances + (means - mean) ** 2) * counts).sum() / total
             result["act_mean"] = float(mean)
             result["act_std"] = float(var.clamp_min(0).sqrt())
         if self.saturated:
-            s = torch.stack(self.saturated).double().sum(dim=0)
-            result["saturated_fraction"] = float(s[0] / s[1])
+            count = sum(int(c) for c, _ in self.saturated)
+            result["saturated_fraction"] = count / sum(n for _, n in self.saturated)
         if self.alive is not None and not self.shape_changed:
-            result["dead_fraction"] = 1.0 - float(self.alive.float().mean())
+            result["dead_fraction"] = 1.0 - int(self.alive.sum()) / self.alive.numel()
         return result
 
 

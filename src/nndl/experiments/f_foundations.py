@@ -185,14 +185,6 @@ class F1Config:
     },
 )
 def run_f1(cfg: F1Config, ctx: Context) -> Result:
-    from threadpoolctl import threadpool_limits
-
-    # the least-squares problems are small: a multi-threaded BLAS only adds contention
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _run_f1(cfg, ctx)
-
-
-def _run_f1(cfg: F1Config, ctx: Context) -> Result:
     gen = ctx.generator(1)
     errors: dict[str, dict[str, dict[str, list[float]]]] = {}
     params: dict[str, dict[str, list[int]]] = {}

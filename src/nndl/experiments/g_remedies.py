@@ -167,7 +167,7 @@ def _overflow_run(
         "losses": losses,
         "steps": len(losses),
         "nonfinite_loss": not math.isfinite(losses[-1]),
-        "findings": [f.kind for f in diagnosis],
+        "findings": list(dict.fromkeys(f.kind for f in diagnosis)),
         "messages": [str(f) for f in diagnosis],
         "note": diagnosis.note,
     }

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from .._validation import ValidationError, check_in_range, check_int
 from ..ops import cost_volume, warp
 from ..train import CheckpointError, Trainer, load_checkpoint, save_checkpoint
-from ._checks import check_flow, check_image_pair
+from ._checks import check_flow, check_image_pair, to_gray
 from .classical import upsample_flow
 
 __all__ = ["PWCNetLite", "load_pwc", "pwc_loss", "save_pwc", "train_pwc"]
@@ -114,7 +114,10 @@ class PWCNetLite(nn.Module):
         }
 
     def _pyramid(self, img: Tensor) -> list[Tensor]:
-        feats, x = [], img
+        # each image standardised on its own: the features do not depend on exposure
+        mean = img.mean((1, 2, 3), keepdim=True)
+        std = img.std((1, 2, 3), keepdim=True).clamp_min(1e-3)
+        feats, x = [], (img - mean) / std
         for block in self.features:
             x = block(x)
             feats.append(x)
@@ -151,6 +154,29 @@ class PWCNetLite(nn.Module):
     def forward(self, img1: Tensor, img2: Tensor) -> Tensor:
         finest = self.forward_levels(img1, img2)[-1]
         return upsample_flow(finest, (img1.shape[-2], img1.shape[-1]))
+
+    @torch.no_grad()
+    def predict(self, img1: Tensor, img2: Tensor) -> Tensor:
+        """Flow for images of any channel count, in eval mode, without gradients.
+
+        Args:
+            img1, img2: Tensor[C, H, W] or Tensor[B, C, H, W]; RGB is converted to grey when the
+                model takes one channel.
+
+        Returns:
+            Tensor[2, H, W] or Tensor[B, 2, H, W] (as the input).
+        """
+        a, b, squeezed = check_image_pair(img1, img2, names=("img1", "img2"), min_size=2)
+        if self.in_channels == 1 and a.shape[1] != 1:
+            a, b = to_gray(a), to_gray(b)
+        param = next(self.parameters())
+        was_training = self.training
+        self.eval()
+        try:
+            flow = self(a.to(param), b.to(param)).to(img1.dtype)
+        finally:
+            self.train(was_training)
+        return flow[0] if squeezed else flow
 
 
 def _resize_flow(flow: Tensor, size: tuple[int, int]) -> Tensor:

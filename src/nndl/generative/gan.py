@@ -535,7 +535,9 @@ def train_gan(
 
     Under ``torchrun`` both networks are wrapped in DistributedDataParallel and each rank takes
     every ``world_size``-th image and noise vector of the global batch, so the averaged gradients
-    equal the single-process ones; only rank 0 writes files and shows progress.
+    equal the single-process ones (when N is a multiple of the number of processes; otherwise
+    ``DistributedSampler`` pads the last batch by repeating images, as in the Trainer); only
+    rank 0 writes files and shows progress.
 
     With ``out_dir``, the folder receives after every ``checkpoint_every`` epochs (and the last)
     ``checkpoint.safetensors`` (+ ``.json``): both networks, both optimisers, epoch, step and

@@ -498,6 +498,20 @@ class _KLWarmup(Callback):
         self.state["kl_weight"] = min(1.0, (epoch + 1) / self.warmup) if self.warmup else 1.0
 
 
+class _CosineLR(Callback):
+    """Sets the learning rate of epoch e to lr·(f + (1 − f)·½(1 + cos(π e / epochs)))."""
+
+    def __init__(self, lr: float, final_fraction: float = 0.05):
+        self.lr = lr
+        self.final_fraction = final_fraction
+
+    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
+        f = self.final_fraction
+        factor = f + (1.0 - f) * 0.5 * (1.0 + math.cos(math.pi * epoch / trainer.epochs))
+        for group in trainer.optimizer.param_groups:
+            group["lr"] = self.lr * factor
+
+
 def train_vae(
     model: VAE,
     data: torch.Tensor,
@@ -512,6 +526,7 @@ def train_vae(
     callbacks: Sequence[Callback] = (),
     val_data: torch.Tensor | None = None,
     kl_warmup_epochs: int = 0,
+    lr_schedule: str = "constant",
     grad_clip: float | None = None,
     progress: bool | None = None,
 ) -> list[dict[str, float]]:
@@ -536,6 +551,8 @@ def train_vae(
         callbacks: extra :class:`~nndl.train.Callback` hooks (e.g. a GradientMonitor).
         val_data: optional held-out data; its mean ELBO is logged as ``val_elbo`` each epoch.
         kl_warmup_epochs: weight the KL term by min(1, epoch / kl_warmup_epochs) (0: off).
+        lr_schedule: ``"constant"`` or ``"cosine"`` (from ``lr`` down to ``lr/20`` at the last
+            epoch; set per epoch, so resuming follows the same schedule).
         grad_clip: clip the global gradient norm to this value.
         progress: show a progress bar (None: only in a CLI session or on a terminal).
 
@@ -558,6 +575,7 @@ def train_vae(
     check_int(kl_warmup_epochs, name="kl_warmup_epochs", low=0)
     if isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0:
         raise ValidationError(f"lr must be a number > 0, got {lr!r}")
+    check_choice(lr_schedule, ("constant", "cosine"), name="lr_schedule")
     device = torch.device(device)
     state = {"kl_weight": 1.0}
 
@@ -582,6 +600,8 @@ def train_vae(
             return torch.optim.Adam(params, lr=lr)
 
     extra: list[Callback] = [_KLWarmup(state, kl_warmup_epochs)]
+    if lr_schedule == "cosine":
+        extra.append(_CosineLR(float(lr)))
     if checkpoint_dir is not None:
         extra.append(_SaveModel(model, Path(checkpoint_dir)))
     trainer = Trainer(

@@ -66,9 +66,7 @@ NONSMOOTH: frozenset[tuple[str, bool]] = frozenset(
 )
 
 
-def margin_loss(
-    name: str, m: torch.Tensor, mu: float = 0.0
-) -> tuple[torch.Tensor, torch.Tensor]:
+def margin_loss(name: str, m: torch.Tensor, mu: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Elementwise margin loss :math:`\\phi(m)` and its derivative :math:`\\phi'(m)`.
 
     Args:

@@ -57,7 +57,12 @@ class SolverResult:
 
 
 def lbfgs(
-    obj: Objective, W0: torch.Tensor, b0: torch.Tensor, *, fit_intercept: bool, max_iter: int,
+    obj: Objective,
+    W0: torch.Tensor,
+    b0: torch.Tensor,
+    *,
+    fit_intercept: bool,
+    max_iter: int,
     tol: float,
 ) -> SolverResult:
     """Minimise ``obj`` from ``(W0, b0)`` with full-batch L-BFGS-B (see module docstring)."""
@@ -126,7 +131,7 @@ def sgd(
     best = float("inf")
     stale = 0
     epoch = 0
-    for epoch in range(1, max_iter + 1):  # noqa: B007 - the last epoch is reported
+    for epoch in range(1, max_iter + 1):
         order = torch.randperm(n, generator=generator).to(W.device)
         total = 0.0
         for start in range(0, n, batch):

@@ -61,7 +61,7 @@ def ambiguous_mask(estimator: LinearClassifier, X: Any) -> np.ndarray:
     if est.strategy == "ovo":
         votes = ovo_votes(F, est.pairs_, n_classes)
         return (votes == votes.max(axis=1, keepdims=True)).sum(axis=1) > 1
-    return (F == F.max(axis=1, keepdims=True)).sum(axis=1) > 1
+    return (F.max(axis=1, keepdims=True) == F).sum(axis=1) > 1
 
 
 def ambiguity(estimator: LinearClassifier, X: Any) -> float:
@@ -80,9 +80,7 @@ def ambiguity(estimator: LinearClassifier, X: Any) -> float:
     return float(np.mean(ambiguous_mask(estimator, X)))
 
 
-def grid_2d(
-    X: Any, *, resolution: int = 300, margin: float = 0.1
-) -> tuple[np.ndarray, np.ndarray]:
+def grid_2d(X: Any, *, resolution: int = 300, margin: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
     """A ``resolution × resolution`` grid over the bounding box of 2-D points.
 
     Args:
@@ -156,7 +154,9 @@ def decision_regions(
         if y.shape != (X.shape[0],):
             raise ShapeError(f"y must have shape ({X.shape[0]},), got {y.shape}", ("N",), y.shape)
         y_idx = np.searchsorted(classes, y)
-        if np.any(y_idx >= len(classes)) or np.any(classes[np.minimum(y_idx, len(classes) - 1)] != y):
+        if np.any(y_idx >= len(classes)) or np.any(
+            classes[np.minimum(y_idx, len(classes) - 1)] != y
+        ):
             raise ValidationError("y has labels that are not in estimator.classes_")
 
     import matplotlib.pyplot as plt
@@ -171,18 +171,35 @@ def decision_regions(
     light = ListedColormap([tuple(0.55 + 0.45 * c for c in rgb) for rgb in colours])
     extent = (xx[0, 0], xx[0, -1], yy[0, 0], yy[-1, 0])
     ax.imshow(
-        pred, origin="lower", extent=extent, cmap=light, vmin=-0.5,
-        vmax=len(classes) - 0.5, interpolation="nearest", aspect="auto",
+        pred,
+        origin="lower",
+        extent=extent,
+        cmap=light,
+        vmin=-0.5,
+        vmax=len(classes) - 0.5,
+        interpolation="nearest",
+        aspect="auto",
     )
     handles = [Patch(color=light(i), label=str(c)) for i, c in enumerate(classes)]
     if shade_ambiguous:
         mask = ambiguous_mask(est, points).reshape(xx.shape)
         if mask.any():
-            ax.contourf(xx, yy, mask.astype(float), levels=[0.5, 1.5], colors=["0.35"],
-                        alpha=0.45, hatches=["///"])
+            ax.contourf(
+                xx,
+                yy,
+                mask.astype(float),
+                levels=[0.5, 1.5],
+                colors=["0.35"],
+                alpha=0.45,
+                hatches=["///"],
+            )
         handles.append(
-            Patch(facecolor="0.35", alpha=0.45, hatch="///",
-                  label=f"ambiguous ({100 * mask.mean():.1f}% of area)")
+            Patch(
+                facecolor="0.35",
+                alpha=0.45,
+                hatch="///",
+                label=f"ambiguous ({100 * mask.mean():.1f}% of area)",
+            )
         )
     if boundaries:
         F = est.discriminants(points)
@@ -190,13 +207,21 @@ def decision_regions(
         for k in range(F.shape[1]):
             Fk = F[:, k].reshape(xx.shape)
             if Fk.min() < 0 < Fk.max():
-                ax.contour(xx, yy, Fk, levels=[0.0], linestyles="--", linewidths=1.0,
-                           colors=[colours[k] if per_class else "k"])
+                ax.contour(
+                    xx,
+                    yy,
+                    Fk,
+                    levels=[0.0],
+                    linestyles="--",
+                    linewidths=1.0,
+                    colors=[colours[k] if per_class else "k"],
+                )
     if y_idx is None:
         ax.scatter(X[:, 0], X[:, 1], s=10, c="k")
     else:
-        ax.scatter(X[:, 0], X[:, 1], s=12, c=[colours[i] for i in y_idx], edgecolors="k",
-                   linewidths=0.4)
+        ax.scatter(
+            X[:, 0], X[:, 1], s=12, c=[colours[i] for i in y_idx], edgecolors="k", linewidths=0.4
+        )
     ax.set_xlim(extent[0], extent[1])
     ax.set_ylim(extent[2], extent[3])
     ax.legend(handles=handles, fontsize=7, loc="lower right", framealpha=0.8)

@@ -190,9 +190,7 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
         "batch_size": (Number(int, 1),),
         "learning_rate": (Number(float, 0.0, closed="right"),),
         "n_iter_no_change": (Number(int, 1),),
-        "random_state": (
-            Instance(_is_random_state, "None, an int or a numpy.random.RandomState"),
-        ),
+        "random_state": (Instance(_is_random_state, "None, an int or a numpy.random.RandomState"),),
         "device": (Instance(_is_device, "a torch device name such as 'cpu' or 'cuda:0'"),),
         "dtype": (Options(tuple(DTYPES)),),
     }
@@ -262,7 +260,11 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
         b0 = torch.zeros(n_out, dtype=dtype, device=device)
         if solver == "lbfgs":
             result = lbfgs(
-                obj, W0, b0, fit_intercept=bool(self.fit_intercept), max_iter=self.max_iter,
+                obj,
+                W0,
+                b0,
+                fit_intercept=bool(self.fit_intercept),
+                max_iter=self.max_iter,
                 tol=self.tol,
             )
         else:

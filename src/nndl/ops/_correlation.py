@@ -1,42 +1,44 @@
-r"""Fast path of the cost volumes: band matrix products on row tiles, hand-written backward.
+r"""Fast path of the cost volumes: band matrix products on strips, hand-written backward.
 
-Every cost volume here is a *correlation with a rectangular set of offsets*:
+Every cost volume here is a *correlation with a rectangular set of offsets*
+``δ_k = (o_y + i_y s, o_x + i_x s)``, ``k = i_y n_x + i_x``:
 
 .. math::
 
-    \mathrm{out}[b, i_y n_x + i_x, y, x] = \mathrm{scale} \sum_c f_1[b, c, y, x] \,
+    \mathrm{out}[b, k, y, x] = \mathrm{scale} \sum_c f_1[b, c, y, x] \,
         f_2[b, c, y + o_y + i_y s, x + o_x + i_x s],
     \quad i_y < n_y,\ i_x < n_x,
 
 with ``f2`` zero outside the image. :func:`~nndl.ops.cost_volume` is ``o_y = o_x = −d·s``,
 ``n_y = n_x = 2d+1``; :func:`~nndl.ops.cost_volume_1d` is ``o_y = 0, n_y = 1``,
-``o_x = −(D−1), n_x = D`` (reversed).
+``o_x = −(D−1), n_x = D`` with the channel order reversed.
 
-How it is computed (the loop of a shift-and-multiply implementation is memory-bound; this one
-spends its time in small matrix products, which are not):
+A loop over displacements (shift, multiply, sum over ``C``) is memory-bound: it streams
+``C·H·W`` values per displacement. This implementation spends its time in small matrix
+products on data that stays in cache:
 
-1. **Channels-last, one pitch.** A chunk of image rows of ``f1`` is copied to a buffer of
-   shape ``(rows · Wp, C)`` and the matching rows of ``f2`` (with ``o_y`` and the vertical halo)
-   to ``(rows' · Wp, C)``, zero-padded left/right so that both have the same row pitch
-   ``Wp = W + n_x·s − s``. Pixel ``p`` of ``f1`` (flat index) then meets pixel
-   ``p + i_y·s·Wp + c_0 + i_x·s`` of ``f2``: every displacement is a *constant* flat offset.
-2. **Row tiles.** The flat ``f1`` buffer is cut into tiles of ``T`` consecutive pixels,
-   ``A_t ∈ R^{T×C}``. For one ``i_y`` the ``f2`` pixels that tile ``t`` needs are the
-   ``T + span`` consecutive pixels ``W_t`` starting at ``tT + i_y s Wp + c_0`` — a strided,
-   overlapping *view* (no copy). One batched product ``P_t = A_t W_tᵀ ∈ R^{T × (T+span)}``
-   holds all ``n_x`` displacements of the tile on a band, ``out[tT + j, i_x] = P_t[j, j + i_x s]``,
-   read with another strided view. Work is ``(T + span)/n_x`` times the minimum, in exchange
-   for BLAS speed and data that stays in cache for all ``n_y`` products of a chunk.
-3. **Backward by the same shifts.** With ``G_t`` the output gradient scattered onto the same
-   band: ``∂f_1`` tile ``= Σ_{i_y} G_t W_t`` and ``∂W_t = G_tᵀ A_t``, overlap-added into the
-   ``f2`` gradient buffer in ``⌈(T+span)/T⌉`` non-overlapping pieces.
-4. **Chunks.** Rows are processed in chunks of about ``_CHUNK_ELEMS`` elements (several small
-   images are stacked into one chunk with ``(n_y−1)·s`` zero rows between them), so the extra
-   memory is a few chunk-sized buffers plus the output — never ``(2d+1)² · C · H · W``.
+1. **Strips and row tiles.** The image is cut into vertical strips ``T`` pixels wide. One row of
+   one strip of ``f1`` is a tile ``A_t ∈ R^{T×C}`` — a strided *view* of the input, no copy. The
+   ``f2`` pixels it can meet lie in the ``(n_y−1)s+1`` rows from ``y + o_y`` of a window
+   ``P = T + (n_x−1)s`` pixels wide. Copied once per strip into a channels-first buffer of pitch
+   ``P`` (zero outside the image), they form one matrix ``W_t ∈ R^{C × ((n_y−1)s+1)P}`` with
+   uniform strides; consecutive rows' matrices overlap, so all of them are one strided view.
+2. **One batched product per strip.** ``O_t = A_t W_t`` holds every displacement of the tile on
+   a band, ``out[t, j, i_y, i_x] = O_t[j, i_y s P + j + i_x s]``, read with a strided view. The
+   product does ``((n_y−1)s+1)(T+(n_x−1)s) / (n_y n_x)`` times the minimal work (1.8× for
+   ``d = 4``, ``T = 8``) at BLAS speed.
+3. **Backward by the same products.** With ``G_t`` the output gradient scattered onto the same
+   band, ``∂f_1`` tile ``= G_t W_tᵀ``. The gradient of ``f2`` is the same computation with the
+   roles swapped: ``∂f_2[q] = Σ_k g[q − δ_k, k] f_1[q − δ_k]`` is a correlation of ``f1`` at the
+   negated offsets with the shifted gradient ``gᵀ[q, K−1−k] = g[q − δ_k, k]``, and ``gᵀ`` is a
+   single strided view of the zero-padded gradient. No overlap-add, no atomics.
+4. **Memory.** The extra memory is the output, one zero-padded copy of the output gradient in
+   backward, and buffers for one strip (rows are split when a strip exceeds
+   ``_CHUNK_ELEMS``) — never ``(2d+1)² · C · H · W``.
 
-float16/bfloat16 inputs are converted chunk by chunk into float32 buffers (float32
-accumulation); the output and gradients come back in the input dtype. The same code runs on
-CUDA (cuBLAS batched products).
+float16/bfloat16 inputs are converted strip by strip into float32 buffers (float32
+accumulation); outputs and gradients come back in the input dtype. The same code runs on CUDA
+(batched cuBLAS products) with wider strips.
 """
 
 from __future__ import annotations
@@ -51,15 +53,16 @@ from torch.autograd.function import once_differentiable
 __all__ = ["correlate"]
 
 _HALF = (torch.float16, torch.bfloat16)
-#: target number of f1 elements per chunk (rows · Wp · C); tuned on a 1-thread CPU
-_CHUNK_ELEMS = 1 << 17
-#: larger chunks on accelerators, where each launch costs more than cache misses
-_CHUNK_ELEMS_DEVICE = 1 << 22
+#: most elements of one strip's source buffer (C · rows · P) before its rows are split
+_CHUNK_ELEMS = 1 << 18
+#: strip width T on CPU and on accelerators
+_TILE_CPU = 8
+_TILE_DEVICE = 32
 
 
 @dataclass(frozen=True)
 class _Geometry:
-    """Offsets ``o_y + i_y s``, ``o_x + i_x s`` with ``-(n_y−1)s <= o_y <= 0``."""
+    """Offsets ``(o_y + i_y s, o_x + i_x s)`` with ``−(n_y−1)s <= o_y <= 0``, same in x."""
 
     oy0: int
     ndy: int
@@ -76,202 +79,186 @@ class _Geometry:
         return (self.ndy - 1) * self.step
 
     @property
-    def pad_left(self) -> int:
-        return max(0, -self.ox0)
+    def k(self) -> int:
+        return self.ndy * self.ndx
 
-    @property
-    def c0(self) -> int:
-        return self.pad_left + self.ox0
-
-    def pitch(self, w: int) -> int:
-        return w + self.pad_left + max(0, self.ox0 + self.span)
-
-    def tile(self) -> int:
-        # 16 keeps the products in BLAS's efficient range; wide bands want wider tiles
-        return max(16, min(64, 1 << max(0, math.ceil(math.log2(max(1, self.span))))))
+    def negated(self) -> _Geometry:
+        """The offsets ``−δ_k``; offset ``k`` here is offset ``K−1−k`` there."""
+        return _Geometry(
+            -(self.oy0 + self.gap), self.ndy, -(self.ox0 + self.span), self.ndx, self.step
+        )
 
 
 @dataclass(frozen=True)
 class _Chunk:
-    b0: int
-    b1: int
+    """Image ``b``, strip columns ``[x0, x0 + tw)``, rows ``[ya, yb)``."""
+
+    b: int
+    x0: int
+    tw: int
     ya: int
     yb: int
 
 
-def _chunks(b: int, h: int, rows: int, gap: int) -> list[_Chunk]:
-    """Whole images stacked when an image is smaller than ``rows``, else row bands of one."""
-    if rows >= h:
-        k = max(1, (rows + gap) // (h + gap))
-        return [_Chunk(i, min(b, i + k), 0, h) for i in range(0, b, k)]
-    n = math.ceil(h / rows)
-    edges = [round(i * h / n) for i in range(n + 1)]
-    return [_Chunk(i, i + 1, edges[j], edges[j + 1]) for i in range(b) for j in range(n)]
-
-
 class _Plan:
-    """Buffer sizes and views shared by forward and backward for one input shape."""
+    """Strips, chunks and buffer sizes for one input shape, geometry and device."""
 
     def __init__(self, shape: torch.Size, geom: _Geometry, device: torch.device) -> None:
         b, c, h, w = shape
         self.geom, self.b, self.c, self.h, self.w = geom, b, c, h, w
-        self.k = geom.ndy * geom.ndx
-        self.wp = geom.pitch(w)
-        self.t = geom.tile()
-        target = _CHUNK_ELEMS if device.type == "cpu" else _CHUNK_ELEMS_DEVICE
-        rows = max(1, target // (self.wp * c))
-        self.chunks = _chunks(b, h, rows, geom.gap)
-        # rows of one chunk's f1 block, when viewed as (k, H + gap, Wp, ·)
-        self.block = h + geom.gap
-        self.rows_alloc = max(
-            (ch.b1 - ch.b0) * self.block if ch.b1 - ch.b0 > 1 else ch.yb - ch.ya + geom.gap
-            for ch in self.chunks
+        t = self.t = _TILE_CPU if device.type == "cpu" else _TILE_DEVICE
+        self.p = t + geom.span  # pitch of a source strip
+        self.n2 = (geom.gap + 1) * self.p  # columns of one product O_t
+        rows = h if device.type != "cpu" else max(1, _CHUNK_ELEMS // (c * self.p) - geom.gap)
+        n = math.ceil(h / min(h, rows))
+        edges = [round(i * h / n) for i in range(n + 1)]
+        self.rows_max = max(edges[j + 1] - edges[j] for j in range(n))
+        self.chunks = [
+            _Chunk(bi, x0, min(t, w - x0), edges[j], edges[j + 1])
+            for bi in range(b)
+            for x0 in range(0, w, t)
+            for j in range(n)
+        ]
+
+    def source(self, sbuf: Tensor, src: Tensor, ch: _Chunk, geom: _Geometry) -> Tensor:
+        """Fill ``sbuf`` with the strip of ``src`` that the chunk meets; return it as (C, R, P).
+
+        Local row ``r``, column ``p`` hold ``src[b, :, ya + o_y + r, x0 + o_x + p]`` (zero
+        outside the image).
+        """
+        c, p, hr = self.c, self.p, ch.yb - ch.ya
+        n_rows = hr + geom.gap
+        s = sbuf[: c * n_rows * p].view(c, n_rows, p)
+        y_first, x_first = ch.ya + geom.oy0, ch.x0 + geom.ox0
+        lo, hi = max(0, y_first), min(self.h, y_first + n_rows)
+        xl, xh = max(0, x_first), min(self.w, x_first + p)
+        r0, r1, p0, p1 = lo - y_first, hi - y_first, xl - x_first, xh - x_first
+        if r0 > 0:
+            s[:, :r0].zero_()
+        if r1 < n_rows:
+            s[:, r1:].zero_()
+        if p0 > 0:
+            s[:, r0:r1, :p0].zero_()
+        if p1 < p:
+            s[:, r0:r1, p1:].zero_()
+        if r1 > r0 and p1 > p0:
+            s[:, r0:r1, p0:p1].copy_(src[ch.b, :, lo:hi, xl:xh])
+        return s
+
+    def windows(self, s: Tensor, n_tiles: int) -> Tensor:
+        """``(n_tiles, C, (gap+1)·P)``: the overlapping matrices ``W_t`` of a (C, R, P) strip."""
+        c, r, p = s.shape
+        return s.as_strided((n_tiles, c, self.n2), (p, r * p, 1), s.storage_offset())
+
+    def band(self, o: Tensor, geom: _Geometry) -> Tensor:
+        """``(rows, tw, n_y, n_x)`` view ``O_t[j, i_y s P + j + i_x s]`` of (rows, tw, N2)."""
+        rows, tw, n2 = o.shape
+        s = geom.step
+        return o.as_strided(
+            (rows, tw, geom.ndy, geom.ndx), (tw * n2, n2 + 1, s * self.p, s), o.storage_offset()
         )
-        self.nt_max = math.ceil(self.rows_alloc * self.wp / self.t)
-        # f1-side buffers hold nt·T pixels; f2-side ones the rows plus the vertical halo and tail
-        self.n1 = max(self.nt_max * self.t, self.rows_alloc * self.wp)
-        self.n2 = (self.rows_alloc + geom.gap) * self.wp + self.t + geom.c0 + geom.span
-
-    def n_rows(self, ch: _Chunk) -> int:
-        """Rows from the first to the last f1 row of the chunk (gaps included)."""
-        return (ch.b1 - ch.b0 - 1) * self.block + (ch.yb - ch.ya)
-
-    def n_tiles(self, ch: _Chunk) -> int:
-        return math.ceil(self.n_rows(ch) * self.wp / self.t)
-
-    def blocks(self, flat: Tensor, ch: _Chunk, channels: int) -> Tensor:
-        """View a flat ``(n, channels)`` buffer as ``(k, H + gap, Wp, channels)``."""
-        k = ch.b1 - ch.b0
-        rows = self.block if k > 1 else ch.yb - ch.ya + self.geom.gap
-        return flat[: k * rows * self.wp].view(k, rows, self.wp, channels)
-
-    def f2_rows(self, ch: _Chunk) -> tuple[int, int, int]:
-        """Image rows ``[lo, hi)`` of f2 the chunk needs, and their first local row."""
-        g = self.geom
-        lo, hi = max(0, ch.ya + g.oy0), min(self.h, ch.yb + g.oy0 + g.gap)
-        return lo, hi, lo - ch.ya - g.oy0
-
-    def fill(self, a: Tensor, f2buf: Tensor, f1: Tensor, f2: Tensor, ch: _Chunk) -> None:
-        """Copy the chunk's rows of f1 and f2 (channels-last, one pitch) into the buffers."""
-        g, w = self.geom, self.w
-        hr = ch.yb - ch.ya
-        f1l = f1.permute(0, 2, 3, 1)  # (B, H, W, C) views, any strides
-        f2l = f2.permute(0, 2, 3, 1)
-        self.blocks(a, ch, self.c)[:, :hr, :w].copy_(f1l[ch.b0 : ch.b1, ch.ya : ch.yb])
-        f2buf.zero_()
-        lo, hi, r0 = self.f2_rows(ch)
-        dst = self.blocks(f2buf, ch, self.c)[:, r0 : r0 + hi - lo, g.pad_left : g.pad_left + w]
-        dst.copy_(f2l[ch.b0 : ch.b1, lo:hi])
-
-    def window(self, flat: Tensor, iy: int, nt: int, extra: int = 0) -> Tensor:
-        """The ``(nt, T + span, C)`` overlapping view of f2 pixels that tile ``t`` meets at ``iy``."""
-        g, t, c = self.geom, self.t, self.c
-        offset = (iy * g.step * self.wp + g.c0 + extra) * c
-        return flat.as_strided((nt, t + g.span - extra, c), (t * c, c, 1), offset)
-
-    def band(self, p: Tensor, nt: int) -> Tensor:
-        """The ``(nt, T, n_x)`` band ``P_t[j, j + i_x s]`` of a ``(nt, T, T + span)`` buffer."""
-        t, g = self.t, self.geom
-        width = t + g.span
-        return p.as_strided((nt, t, g.ndx), (t * width, width + 1, g.step))
 
 
-def _buffers(plan: _Plan, dtype: torch.dtype, device: torch.device) -> dict[str, Tensor]:
-    g = plan.geom
+def _cdtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float32 if dtype in _HALF else dtype
+
+
+def _scratch(plan: _Plan, dtype: torch.dtype, device: torch.device) -> dict[str, Tensor]:
+    g, rows, t = plan.geom, plan.rows_max, plan.t
+    kw = {"dtype": dtype, "device": device}
     return {
-        "a": torch.zeros(plan.n1, plan.c, dtype=dtype, device=device),
-        "f2": torch.zeros(plan.n2, plan.c, dtype=dtype, device=device),
-        "p": torch.zeros(plan.nt_max, plan.t, plan.t + g.span, dtype=dtype, device=device),
+        "s": torch.empty(plan.c * (rows + g.gap) * plan.p, **kw),
+        "o": torch.zeros(rows * t * plan.n2, **kw),
+        "a": torch.empty(rows * t * plan.c, **kw),
     }
 
 
 def _forward(f1: Tensor, f2: Tensor, plan: _Plan, scale: float, flip: bool) -> Tensor:
-    g, w, k = plan.geom, plan.w, plan.k
-    cdtype = torch.float32 if f1.dtype in _HALF else f1.dtype
-    buf = _buffers(plan, cdtype, f1.device)
-    outc = torch.zeros(plan.n1, k, dtype=cdtype, device=f1.device)
+    g, c = plan.geom, plan.c
+    cdtype = _cdtype(f1.dtype)
+    buf = _scratch(plan, cdtype, f1.device)
     out = torch.empty(
-        (plan.b, k, plan.h, w), dtype=f1.dtype, device=f1.device, memory_format=torch.channels_last
+        (plan.b, g.k, plan.h, plan.w),
+        dtype=f1.dtype,
+        device=f1.device,
+        memory_format=torch.channels_last,
     )
-    out_l = out.permute(0, 2, 3, 1)  # (B, H, W, K), contiguous
+    out_img = out.permute(0, 2, 3, 1).unflatten(3, (g.ndy, g.ndx))  # (B, H, W, n_y, n_x) view
     for ch in plan.chunks:
-        plan.fill(buf["a"], buf["f2"], f1, f2, ch)
-        nt = plan.n_tiles(ch)
-        a = buf["a"][: nt * plan.t].view(nt, plan.t, plan.c)
+        hr, tw = ch.yb - ch.ya, ch.tw
+        s = plan.source(buf["s"], f2, ch, g)
         if scale != 1.0:
-            a.mul_(scale)
-        p = buf["p"][:nt]
-        o = outc[: nt * plan.t].view(nt, plan.t, k)
-        for iy in range(g.ndy):
-            torch.bmm(a, plan.window(buf["f2"], iy, nt).transpose(1, 2), out=p)
-            o[:, :, iy * g.ndx : (iy + 1) * g.ndx].copy_(plan.band(p, nt))
-        src = plan.blocks(outc, ch, k)[:, : ch.yb - ch.ya, :w]
-        out_l[ch.b0 : ch.b1, ch.ya : ch.yb].copy_(src.flip(-1) if flip else src)
+            s.mul_(scale)
+        a = f1[ch.b, :, ch.ya : ch.yb, ch.x0 : ch.x0 + tw].permute(1, 2, 0)  # (rows, tw, C)
+        if a.dtype != cdtype:
+            a = buf["a"][: hr * tw * c].view(hr, tw, c).copy_(a)
+        o = buf["o"][: hr * tw * plan.n2].view(hr, tw, plan.n2)
+        torch.bmm(a, plan.windows(s, hr), out=o)
+        band = plan.band(o, g)
+        dst = out_img[ch.b, ch.ya : ch.yb, ch.x0 : ch.x0 + tw]
+        dst.copy_(band.flip(-1) if flip else band)
     return out
 
 
-def _backward(
-    grad: Tensor,
-    f1: Tensor,
-    f2: Tensor,
-    plan: _Plan,
-    scale: float,
-    flip: bool,
-    need: tuple[bool, bool],
-) -> tuple[Tensor | None, Tensor | None]:
-    g, w, k, t, c = plan.geom, plan.w, plan.k, plan.t, plan.c
-    cdtype = torch.float32 if f1.dtype in _HALF else f1.dtype
-    dev = f1.device
-    buf = _buffers(plan, cdtype, dev)
-    gc = torch.zeros(plan.n1, k, dtype=cdtype, device=dev)
-    gbuf = buf["p"]  # band matrices G_t: zero off the band, band rewritten for every i_y
-    g1c = torch.empty(plan.n1, c, dtype=cdtype, device=dev) if need[0] else None
-    g2c = torch.empty(plan.n2, c, dtype=cdtype, device=dev) if need[1] else None
-    wg = torch.empty(plan.nt_max, t + g.span, c, dtype=cdtype, device=dev) if need[1] else None
-    g1 = torch.empty_like(f1) if need[0] else None
-    g2 = torch.zeros_like(f2) if need[1] else None
-    grad_l = grad.permute(0, 2, 3, 1)
-    pieces = math.ceil((t + g.span) / t)
+def _padded_grad(grad: Tensor, geom: _Geometry, scale: float, flip: bool, cdtype: torch.dtype):
+    """Zero-padded, channels-last, scaled copy of ``grad`` and the pads (top, left)."""
+    b, k, h, w = grad.shape
+    top, bottom = geom.oy0 + geom.gap, -geom.oy0
+    left, right = geom.ox0 + geom.span, -geom.ox0
+    gp = grad.new_zeros((b, h + top + bottom, w + left + right, k), dtype=cdtype)
+    inner = gp[:, top : top + h, left : left + w]
+    src = grad.permute(0, 2, 3, 1)
+    if flip:  # user channel j is offset K-1-j
+        for j in range(k):
+            inner[..., k - 1 - j].copy_(src[..., j])
+    else:
+        inner.copy_(src)
+    if scale != 1.0:
+        inner.mul_(scale)
+    return gp, top, left
+
+
+def _grad_views(gp: Tensor, top: int, left: int, geom: _Geometry, h: int, w: int):
+    """``(g, gᵀ)``: (B, H, W, n_y, n_x) views of the padded gradient for ∂f1 and ∂f2.
+
+    ``g[b, y, x, i_y, i_x]`` is the gradient of offset ``(i_y, i_x)`` at ``(y, x)``;
+    ``gᵀ[b, y, x, i_y', i_x'] = g[b, (y, x) − δ_k, k]`` with ``k = K−1−k'``, i.e. the gradient
+    that pixel ``(y, x)`` of ``f2`` receives through offset ``k``, in the negated geometry's
+    order.
+    """
+    b, hp, wp, k = gp.shape
+    sb, sy, sx = hp * wp * k, wp * k, k
+    s = geom.step
+    g_view = gp[:, top : top + h, left : left + w].unflatten(3, (geom.ndy, geom.ndx))
+    # k = K-1-k' has i_y = n_y-1-i_y', i_x = n_x-1-i_x'; the source pixel is (y, x) - δ_k
+    y_first = top - (geom.oy0 + geom.gap)  # padded row of y = 0, i_y' = 0
+    x_first = left - (geom.ox0 + geom.span)
+    base = y_first * sy + x_first * sx + (k - 1)
+    gt_view = gp.as_strided(
+        (b, h, w, geom.ndy, geom.ndx),
+        (sb, sy, sx, s * sy - geom.ndx, s * sx - 1),
+        gp.storage_offset() + base,
+    )
+    return g_view, gt_view
+
+
+def _grad_input(
+    g_img: Tensor, src: Tensor, plan: _Plan, geom: _Geometry, like: Tensor
+) -> Tensor:
+    """``∂[b, :, y, x] = Σ_k g_img[b, y, x, k] · src[b, :, (y, x) + δ_k]`` (src zero outside)."""
+    c = plan.c
+    buf = _scratch(plan, g_img.dtype, src.device)
+    grad_in = torch.empty_like(like, memory_format=torch.contiguous_format)
     for ch in plan.chunks:
-        plan.fill(buf["a"], buf["f2"], f1, f2, ch)
-        hr = ch.yb - ch.ya
-        nt = plan.n_tiles(ch)
-        gc.zero_()
-        gdst = plan.blocks(gc, ch, k)[:, :hr, :w]
-        gsrc = grad_l[ch.b0 : ch.b1, ch.ya : ch.yb]
-        gdst.copy_(gsrc.flip(-1) if flip else gsrc)
-        if scale != 1.0:
-            gdst.mul_(scale)
-        a = buf["a"][: nt * t].view(nt, t, c)
-        gt = gc[: nt * t].view(nt, t, k)
-        gm = gbuf[:nt]
-        if g2c is not None:
-            g2c.zero_()
-        for iy in range(g.ndy):
-            plan.band(gm, nt).copy_(gt[:, :, iy * g.ndx : (iy + 1) * g.ndx])
-            if g1c is not None:
-                d1 = g1c[: nt * t].view(nt, t, c)
-                win = plan.window(buf["f2"], iy, nt)
-                if iy == 0:
-                    torch.bmm(gm, win, out=d1)
-                else:
-                    d1.baddbmm_(gm, win)
-            if g2c is not None and wg is not None:
-                dw = wg[:nt]
-                torch.bmm(gm.transpose(1, 2), a, out=dw)
-                for j in range(pieces):  # overlap-add in pieces of <= T rows: no self-overlap
-                    width = min(t, t + g.span - j * t)
-                    plan.window(g2c, iy, nt, extra=j * t)[:, :width].add_(
-                        dw[:, j * t : j * t + width]
-                    )
-        if g1 is not None and g1c is not None:
-            src = plan.blocks(g1c, ch, c)[:, :hr, :w]
-            g1.permute(0, 2, 3, 1)[ch.b0 : ch.b1, ch.ya : ch.yb].copy_(src)
-        if g2 is not None and g2c is not None:
-            lo, hi, r0 = plan.f2_rows(ch)
-            src = plan.blocks(g2c, ch, c)[:, r0 : r0 + hi - lo, g.pad_left : g.pad_left + w]
-            g2.permute(0, 2, 3, 1)[ch.b0 : ch.b1, lo:hi].add_(src)
-    return g1, g2
+        hr, tw = ch.yb - ch.ya, ch.tw
+        gm = buf["o"][: hr * tw * plan.n2].view(hr, tw, plan.n2)
+        gm.zero_()
+        plan.band(gm, geom).copy_(g_img[ch.b, ch.ya : ch.yb, ch.x0 : ch.x0 + tw])
+        s = plan.source(buf["s"], src, ch, geom)
+        res = buf["a"][: hr * c * tw].view(hr, c, tw)
+        torch.bmm(plan.windows(s, hr), gm.transpose(1, 2), out=res)  # (rows, C, tw)
+        grad_in[ch.b, :, ch.ya : ch.yb, ch.x0 : ch.x0 + tw].copy_(res.transpose(0, 1))
+    return grad_in
 
 
 class _Correlation(torch.autograd.Function):
@@ -286,9 +273,15 @@ class _Correlation(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad):  # type: ignore[override]
         f1, f2 = ctx.saved_tensors
-        g1, g2 = _backward(
-            grad, f1, f2, ctx.plan, ctx.scale, ctx.flip, tuple(ctx.needs_input_grad[:2])
-        )
+        plan, geom = ctx.plan, ctx.plan.geom
+        gp, top, left = _padded_grad(grad, geom, ctx.scale, ctx.flip, _cdtype(f1.dtype))
+        g_view, gt_view = _grad_views(gp, top, left, geom, plan.h, plan.w)
+        g1 = g2 = None
+        if ctx.needs_input_grad[0]:
+            g1 = _grad_input(g_view, f2, plan, geom, f1).to(f1.dtype)
+        if ctx.needs_input_grad[1]:
+            neg = geom.negated()
+            g2 = _grad_input(gt_view, f1, _Plan(f1.shape, neg, f1.device), neg, f2).to(f2.dtype)
         return g1, g2, None, None, None
 
 
@@ -307,15 +300,13 @@ def correlate(
     """Correlate ``f1`` with ``f2`` at offsets ``(oy0 + iy·step, ox0 + ix·step)``.
 
     ``out[b, iy·ndx + ix, y, x] = scale · Σ_c f1[b,c,y,x] · f2[b,c,y+oy0+iy·step, x+ox0+ix·step]``,
-    ``f2`` zero outside the image; ``flip`` reverses the ``ix`` order (``ndy`` must be 1). Inputs
-    are validated by the caller; ``-(ndy−1)·step <= oy0 <= 0`` is required.
+    ``f2`` zero outside the image; ``flip`` reverses the channel order (needs ``ndy == 1``).
+    Inputs are validated by the caller.
 
     Returns:
         Tensor[B, ndy·ndx, H, W] in ``torch.channels_last`` memory format.
     """
-    if flip and ndy != 1:
-        raise ValueError("flip needs ndy == 1")  # internal misuse, not user input
-    if not -(ndy - 1) * step <= oy0 <= 0:
-        raise ValueError(f"oy0 must be in [-(ndy-1)*step, 0], got {oy0}")
     geom = _Geometry(oy0, ndy, ox0, ndx, step)
+    if (flip and ndy != 1) or not (-geom.gap <= oy0 <= 0 and -geom.span <= ox0 <= 0):
+        raise ValueError(f"unsupported offsets {geom} (flip={flip})")  # internal misuse
     return _Correlation.apply(f1, f2, geom, float(scale), flip)
