@@ -49,7 +49,9 @@ def _flow(args: argparse.Namespace) -> int:
 
     _check_png(args.out, "--out")
     if args.method == "pwc" and not args.checkpoint:
-        raise ValidationError("--method pwc needs --checkpoint PATH (write one with `nndl train pwc`)")
+        raise ValidationError(
+            "--method pwc needs --checkpoint PATH (write one with `nndl train pwc`)"
+        )
     if args.max_flow is not None and not args.max_flow > 0:
         raise ValidationError(f"--max-flow must be > 0, got {args.max_flow}")
     img1, img2 = load_image(args.img1), load_image(args.img2)
@@ -62,9 +64,7 @@ def _flow(args: argparse.Namespace) -> int:
     if args.method == "pwc":
         flow = load_pwc(args.checkpoint).predict(img1, img2)
     else:
-        flow = estimate_flow(
-            img1, img2, levels=args.levels, max_displacement=args.max_displacement
-        )
+        flow = estimate_flow(img1, img2, levels=args.levels, max_displacement=args.max_displacement)
     seconds = time.perf_counter() - start
     _write_png(args.out, flow_to_color(flow, max_flow=args.max_flow))
     if args.npy:
@@ -76,7 +76,9 @@ def _flow(args: argparse.Namespace) -> int:
         f"mean |flow| {float(magnitude.mean()):.2f} px, max {float(magnitude.max()):.2f} px, "
         f"mean (u, v) = ({float(flow[0].mean()):.2f}, {float(flow[1].mean()):.2f})"
     )
-    console.print(f"colour image → {args.out}" + (f"; flow (2, H, W) → {args.npy}" if args.npy else ""))
+    console.print(
+        f"colour image → {args.out}" + (f"; flow (2, H, W) → {args.npy}" if args.npy else "")
+    )
     return 0
 
 
@@ -92,7 +94,9 @@ def _stereo(args: argparse.Namespace) -> int:
             f"({args.left}) and {right.shape[2]}×{right.shape[1]} ({args.right})"
         )
     start = time.perf_counter()
-    est = estimate_disparity(left, right, args.max_disparity, p1=args.p1, p2=args.p2, paths=args.paths)
+    est = estimate_disparity(
+        left, right, args.max_disparity, p1=args.p1, p2=args.p2, paths=args.paths
+    )
     disparity = est.disparity if args.no_fill else fill_holes(est.disparity, est.valid)
     seconds = time.perf_counter() - start
     shown_valid = est.valid if args.no_fill else None
@@ -114,7 +118,11 @@ def _stereo(args: argparse.Namespace) -> int:
     )
     console.print(
         f"disparity image → {args.out}"
-        + (f"; disparity (H, W) → {args.npy}" + (" (NaN = no estimate)" if args.no_fill else "") if args.npy else "")
+        + (
+            f"; disparity (H, W) → {args.npy}" + (" (NaN = no estimate)" if args.no_fill else "")
+            if args.npy
+            else ""
+        )
     )
     return 0
 
@@ -130,7 +138,11 @@ def _train_pwc(args: argparse.Namespace) -> int:
         train_pwc,
     )
 
-    for value, name in ((args.pairs, "--pairs"), (args.epochs, "--epochs"), (args.batch_size, "--batch-size")):
+    for value, name in (
+        (args.pairs, "--pairs"),
+        (args.epochs, "--epochs"),
+        (args.batch_size, "--batch-size"),
+    ):
         if value < 1:
             raise ValidationError(f"{name} must be >= 1, got {value}")
     if args.size < 16:
@@ -140,14 +152,24 @@ def _train_pwc(args: argparse.Namespace) -> int:
     size = (args.size, args.size)
     train = make_flow_pairs(args.pairs, size, max_flow=args.max_flow, generator=gen)
     val = make_flow_pairs(
-        args.val_pairs, size, max_flow=args.max_flow, images=HELDOUT_IMAGES,
+        args.val_pairs,
+        size,
+        max_flow=args.max_flow,
+        images=HELDOUT_IMAGES,
         generator=torch.Generator().manual_seed(args.seed + 1),
     )
     torch.manual_seed(args.seed)
     model = PWCNetLite()
     history = train_pwc(
-        model, train.tensors(), epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        seed=args.seed, device=args.device, validation=val.tensors(), checkpoint_dir=out,
+        model,
+        train.tensors(),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        device=args.device,
+        validation=val.tensors(),
+        checkpoint_dir=out,
         resume=args.resume,
     )
     model.eval()
@@ -155,8 +177,15 @@ def _train_pwc(args: argparse.Namespace) -> int:
     epe = endpoint_error(pred, val.flow)
     zero = endpoint_error(torch.zeros_like(val.flow), val.flow)
     path = save_pwc(
-        model, out / "pwc.safetensors", epochs=args.epochs, pairs=args.pairs, size=args.size,
-        max_flow=args.max_flow, val_epe=epe, zero_flow_epe=zero, history=history,
+        model,
+        out / "pwc.safetensors",
+        epochs=args.epochs,
+        pairs=args.pairs,
+        size=args.size,
+        max_flow=args.max_flow,
+        val_epe=epe,
+        zero_flow_epe=zero,
+        history=history,
     )
     console = _console()
     console.print(
@@ -179,14 +208,26 @@ def register(commands: Any, train: Any) -> None:
     p.add_argument("img2", help="second image file, same size")
     p.add_argument("--out", required=True, help="output PNG (colour-coded flow)")
     p.add_argument("--npy", help="also save the flow as a float32 (2, H, W) .npy: u, v in pixels")
-    p.add_argument("--method", choices=("classical", "pwc"), default="classical",
-                   help="coarse-to-fine estimator (default) or a trained PWCNetLite")
+    p.add_argument(
+        "--method",
+        choices=("classical", "pwc"),
+        default="classical",
+        help="coarse-to-fine estimator (default) or a trained PWCNetLite",
+    )
     p.add_argument("--checkpoint", help="PWCNetLite checkpoint for --method pwc")
     p.add_argument("--levels", type=int, default=None, help="pyramid levels (default: automatic)")
-    p.add_argument("--max-displacement", type=int, default=4,
-                   help="cost-volume search radius per level (default 4)")
-    p.add_argument("--max-flow", type=float, default=None,
-                   help="flow length shown fully saturated (default: the largest vector)")
+    p.add_argument(
+        "--max-displacement",
+        type=int,
+        default=4,
+        help="cost-volume search radius per level (default 4)",
+    )
+    p.add_argument(
+        "--max-flow",
+        type=float,
+        default=None,
+        help="flow length shown fully saturated (default: the largest vector)",
+    )
     p.set_defaults(handler=_flow)
 
     p = commands.add_parser(
@@ -198,12 +239,16 @@ def register(commands: Any, train: Any) -> None:
     )
     p.add_argument("left", help="left image file")
     p.add_argument("right", help="right image file, same size")
-    p.add_argument("--max-disparity", type=int, required=True,
-                   help="number of disparities searched, 0 … N − 1")
+    p.add_argument(
+        "--max-disparity", type=int, required=True, help="number of disparities searched, 0 … N − 1"
+    )
     p.add_argument("--out", required=True, help="output PNG (colour-mapped disparity)")
     p.add_argument("--npy", help="also save the disparity as a float32 (H, W) .npy")
-    p.add_argument("--no-fill", action="store_true",
-                   help="keep pixels without an estimate (black in the PNG, NaN in the .npy)")
+    p.add_argument(
+        "--no-fill",
+        action="store_true",
+        help="keep pixels without an estimate (black in the PNG, NaN in the .npy)",
+    )
     p.add_argument("--paths", type=int, choices=(2, 4, 8), default=8, help="SGM directions")
     p.add_argument("--p1", type=float, default=8.0, help="SGM penalty for ±1 px steps")
     p.add_argument("--p2", type=float, default=32.0, help="SGM penalty for larger jumps")

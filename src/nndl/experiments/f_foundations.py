@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nndl import seed_everything
+from nndl import ValidationError, seed_everything
 from nndl.analysis import (
     BasisRegressor,
     backprop_grad,
@@ -100,7 +100,7 @@ class _Ensemble(nn.Module):
                 )
                 self.ops.append(len(self.weights) - 1)
             elif any(True for _ in module.parameters()):
-                raise ValueError(f"_Ensemble needs parameter-free activations, got {module}")
+                raise ValidationError(f"_Ensemble needs parameter-free activations, got {module}")
             else:
                 self.ops.append(module)
 
@@ -155,6 +155,16 @@ def full_batch_trainer(
     return Trainer(model, optimizer, unwrap, epochs=steps, batch_size=1, shuffle=False, **kwargs)
 
 
+def _jittered(n: int, n_dims: int, gen: torch.Generator) -> torch.Tensor:
+    """n random points covering [-1, 1]^D evenly: one uniform point per cell of a regular grid
+    (1-D: n cells; 2-D: the nearest square grid, then a random subset of n cells)."""
+    per_axis = n if n_dims == 1 else math.ceil(math.sqrt(n))
+    cells = torch.cartesian_prod(*[torch.arange(per_axis)] * n_dims).reshape(-1, n_dims)
+    cells = cells[torch.randperm(len(cells), generator=gen)[:n]]
+    offset = torch.rand(n, n_dims, generator=gen, dtype=torch.float64)
+    return (cells + offset) / per_axis * 2 - 1
+
+
 def _grid(n_dims: int, per_axis: int) -> torch.Tensor:
     axis = torch.linspace(-1, 1, per_axis, dtype=torch.float64)
     if n_dims == 1:
@@ -192,7 +202,7 @@ def run_f1(cfg: F1Config, ctx: Context) -> Result:
     for dims, targets in ctx.track(((1, TARGETS_1D), (2, TARGETS_2D)), "F1 dimensions"):
         d = f"{dims}-D"
         n_train = cfg.n_train_1d if dims == 1 else cfg.n_train_2d
-        x_train = torch.rand(n_train, dims, generator=gen, dtype=torch.float64) * 2 - 1
+        x_train = _jittered(n_train, dims, gen)
         x_test = _grid(dims, 1001 if dims == 1 else 64)
         y_train = {t: f(x_train) for t, f in targets.items()}
         y_test = {t: f(x_test) for t, f in targets.items()}
@@ -273,14 +283,15 @@ def run_f1(cfg: F1Config, ctx: Context) -> Result:
     )
 
     plt = _plt()
-    fig, axes = plt.subplots(2, 4, figsize=(15, 7), squeeze=False)
+    fig, axes = plt.subplots(2, 4, figsize=(15, 7), squeeze=False, constrained_layout=True)
     styles = {"polynomial": ("C0", "s"), "fourier": ("C2", "^"), "mlp": ("C3", "o")}
     for row, d in enumerate(errors):
         for col, t in enumerate(errors[d]):
             ax = axes[row, col]
             for method, (colour, marker) in styles.items():
                 counts = params[d]["mlp" if method == "mlp" else "least_squares"]
-                ax.loglog(counts, errors[d][t][method], marker=marker, color=colour, label=method)
+                ax.semilogy(counts, errors[d][t][method], marker=marker, color=colour, label=method)
+            ax.set_xticks(params[d]["least_squares"])
             ax.set_title(f"{d} {t}")
             ax.set_xlabel("parameters")
         axes[row, 0].set_ylabel("relative test RMSE")
@@ -292,11 +303,13 @@ def run_f1(cfg: F1Config, ctx: Context) -> Result:
         "polynomial and Fourier least squares and a one-hidden-layer MLP trained by "
         "gradient descent.",
     )
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.5))
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.5), constrained_layout=True)
     for ax, (t, c) in zip(axes, curves_1d.items(), strict=True):
         ax.plot(c["x"], c["target"], "k", lw=2, label="target")
         for method, (colour, _) in styles.items():
             ax.plot(c["x"], c[method], color=colour, lw=1, label=method)
+        low, high = float(c["target"].min()), float(c["target"].max())
+        ax.set_ylim(low - 0.3 * (high - low), high + 0.3 * (high - low))  # blow-ups leave the frame
         ax.set_title(f"1-D {t}, ~{cfg.budgets[-1]} parameters")
     axes[0].legend(fontsize=8)
     ctx.save_figure(fig, "fits_1d", "The three fits of each 1-D target at the largest budget.")
@@ -322,7 +335,9 @@ def run_f1(cfg: F1Config, ctx: Context) -> Result:
         tables=[table],
         notes="Polynomial and Fourier bases are fixed in advance, so a kink or a jump spreads "
         "error over the whole basis (Gibbs oscillations); the MLP places its own ReLU kinks "
-        "where the data need them. On smooth targets the fixed bases converge very fast.",
+        "where the data need them. On smooth and oscillatory targets the fixed bases converge "
+        "very fast, while the MLP is limited by its few hundred gradient steps (gradient descent "
+        "fits low frequencies first).",
     )
 
 
@@ -544,9 +559,9 @@ def run_f2(cfg: F2Config, ctx: Context) -> Result:
             steps = np.array(run["steps"])
             label = f"{method}, lr {lr}"
             axes[0, col].semilogy(steps, run["loss"], color=colours[method], label=label)
-            axes[1, col].semilogy(
-                steps * run["examples_per_step"] / len(task.x_train),
-                run["loss"],
+            axes[1, col].semilogy(  # step 0 (epoch 0) has no place on a log axis
+                steps[1:] * run["examples_per_step"] / len(task.x_train),
+                run["loss"][1:],
                 color=colours[method],
                 label=label,
             )

@@ -95,8 +95,8 @@ def _boundary_check(clf: LinearClassifier, Z: np.ndarray, resolution: int) -> di
     title="Two classes: ŷ = +1 exactly where f(x) = wᵀx + b > 0, and the boundary is a hyperplane",
     config=L1Config,
     presets={
-        "tiny": {"folds": 2, "losses": ("logistic", "hinge"), "resolution": 60},
-        "quick": {},
+        "tiny": {"folds": 2, "losses": ("logistic", "squared"), "resolution": 60},
+        "quick": {"folds": 3},
         "full": {"folds": 10, "resolution": 600, "max_iter": 1000},
     },
 )
@@ -138,7 +138,7 @@ def run_l1(cfg: L1Config, ctx: Context) -> Result:
     import matplotlib.pyplot as plt
 
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 4.3))
-    decision_regions(clf2, Z, y, ax=ax0, resolution=cfg.resolution)
+    decision_regions(clf2, Z, y, ax=ax0, resolution=cfg.resolution, shade_ambiguous=False)
     w, b = clf2.coef_[0], clf2.intercept_[0]
     ax0.set_title(
         f"breast_cancer, 2 principal components\nf(x) = {w[0]:.2f}·z₁ + {w[1]:.2f}·z₂ "
@@ -318,7 +318,7 @@ def _regions(cfg: L2Config, ctx: Context) -> tuple[dict, dict, dict]:
         fig,
         "ambiguous_regions",
         f"Regions of the three strategies ({cfg.loss} loss) on two 3-class 2-D layouts (first "
-        "draw); grey hatching: where the strategy's own rule leaves the class undecided (no or "
+        "draw); dark grey: where the strategy's own rule leaves the class undecided (no or "
         "several f_c > 0 for one-vs-rest, tied votes for one-vs-one, exact ties for argmax), "
         "as a share of the box drawn. Dashed: f_k = 0.",
     )
@@ -377,8 +377,8 @@ def _comparison(cfg: L2Config, ctx: Context) -> tuple[list[list], bool]:
     title="One-vs-rest and one-vs-one leave undecided regions; argmax leaves none",
     config=L2Config,
     presets={
-        "tiny": {"resolution": 80, "folds": 2, "datasets": ("iris",), "n_samples": 150, "draws": 2},
-        "quick": {"folds": 3},
+        "tiny": {"resolution": 60, "folds": 2, "datasets": ("iris",), "n_samples": 120, "draws": 1},
+        "quick": {"folds": 3, "draws": 4, "resolution": 300},
         "full": {"resolution": 800, "folds": 10, "draws": 20},
     },
 )

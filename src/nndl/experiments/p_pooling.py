@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from nndl import seed_everything
+from nndl import ValidationError, seed_everything
 from nndl.analysis import (
     elastic_deform,
     gradient_support,
@@ -77,7 +77,7 @@ def load_images(spec: str, seed: int, max_train: int, max_test: int) -> ImageSet
         )
     kind, _, directory = spec.partition(":")
     if kind != "mnist" or not directory:
-        raise ValueError(f"data must be 'digits' or 'mnist:DIR', got {spec!r}")
+        raise ValidationError(f"data must be 'digits' or 'mnist:DIR', got {spec!r}")
     train, test = load_mnist(directory, "train"), load_mnist(directory, "test")
     return ImageSet(
         train.images[:max_train],
@@ -164,7 +164,8 @@ def run_p1(cfg: P1Config, ctx: Context) -> Result:
     gap = {p: train_acc[p] - test_acc[p] for p in cfg.variants}
 
     def mean_se(a: np.ndarray) -> tuple[float, float]:
-        return float(a.mean()), float(a.std(ddof=1) / math.sqrt(len(a))) if len(a) > 1 else 0.0
+        se = float(a.std(ddof=1) / math.sqrt(len(a))) if len(a) > 1 else 0.0
+        return float(a.mean()), se
 
     # verdict: compression, then overfitting (gap = train - test accuracy, mean over seeds)
     pooled = [p for p in ("max", "avg") if p in cfg.variants]
@@ -254,9 +255,9 @@ def run_p1(cfg: P1Config, ctx: Context) -> Result:
             alpha=0.8,
         )
     for x, p in zip(xs, cfg.variants, strict=True):
-        axes[1].text(x, 0.05 + 0.0, f"gap\n{gap[p].mean() * 100:.1f}", ha="center", fontsize=8)
+        axes[1].text(x, 1.03, f"gap {gap[p].mean() * 100:.1f}", ha="center", fontsize=8)
     axes[1].set_xticks(xs, cfg.variants)
-    axes[1].set_ylim(0, 1.05)
+    axes[1].set_ylim(0, 1.12)
     axes[1].set_title(f"Accuracy on {images.name} (mean ± std over {cfg.seeds} seeds)")
     axes[1].legend(loc="lower right")
     ctx.save_figure(

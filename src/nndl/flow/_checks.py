@@ -11,7 +11,7 @@ __all__ = ["as_batch", "check_flow", "check_image_pair", "to_gray"]
 
 
 def as_batch(img: Tensor, *, name: str) -> tuple[Tensor, bool]:
-    """``(C, H, W)`` or ``(B, C, H, W)`` floating point -> ``(B, C, H, W)``, and whether it was 3-D."""
+    """``(C, H, W)`` or ``(B, C, H, W)`` float -> ``(B, C, H, W)``, and whether it was 3-D."""
     if not isinstance(img, Tensor):
         raise DTypeError(f"{name} must be a torch.Tensor, got {type(img).__name__}")
     if img.ndim == 3:

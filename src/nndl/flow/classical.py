@@ -36,32 +36,17 @@ from torch import Tensor
 from .._validation import check_in_range, check_int
 from ..ops import cost_volume, displacements, warp
 from ._checks import check_image_pair, to_gray
-from .stereo import median_filter
+from ._filters import gaussian_blur, gradients, median_filter
 
 __all__ = [
     "estimate_flow",
-    "image_pyramid",
     "fill_uncertain",
+    "image_pyramid",
     "lucas_kanade_step",
     "patch_features",
     "structure_confidence",
     "upsample_flow",
 ]
-
-
-def _gaussian_blur(img: Tensor, sigma: float) -> Tensor:
-    """Separable Gaussian blur of Tensor[B, C, H, W] with reflected borders."""
-    radius = max(1, int(math.ceil(3 * sigma)))
-    x = torch.arange(-radius, radius + 1, dtype=img.dtype, device=img.device)
-    k = torch.exp(-(x * x) / (2 * sigma * sigma))
-    k = k / k.sum()
-    c = img.shape[1]
-    pad_h = min(radius, img.shape[-1] - 1)
-    pad_v = min(radius, img.shape[-2] - 1)
-    out = F.pad(img, (pad_h, pad_h, 0, 0), mode="reflect" if pad_h == radius else "replicate")
-    out = F.conv2d(out, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    out = F.pad(out, (0, 0, pad_v, pad_v), mode="reflect" if pad_v == radius else "replicate")
-    return F.conv2d(out, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
 def image_pyramid(img: Tensor, levels: int) -> list[Tensor]:
@@ -79,8 +64,11 @@ def image_pyramid(img: Tensor, levels: int) -> list[Tensor]:
     for _ in range(levels - 1):
         prev = out[-1]
         size = ((prev.shape[-2] + 1) // 2, (prev.shape[-1] + 1) // 2)
-        out.append(F.interpolate(_gaussian_blur(prev, 1.0), size=size, mode="bilinear",
-                                 align_corners=False))
+        out.append(
+            F.interpolate(
+                gaussian_blur(prev, 1.0), size=size, mode="bilinear", align_corners=False
+            )
+        )
     return out
 
 
@@ -102,10 +90,9 @@ def patch_features(img: Tensor, patch_size: int = 5, noise: float = 0.0) -> Tens
 
     With ``noise = 0`` each vector is scaled to unit length, so the dot product of two of them is
     the ZNCC of the two patches (their cosine similarity). With ``noise = σ > 0`` a vector ``z``
-    becomes :math:`z / \sqrt{\lVert z
-Vert^2 + p^2 σ^2}`: textured patches still have nearly
-    unit length, while patches whose contrast is at the noise level shrink towards 0, so they
-    score near 0 at every displacement instead of matching noise. Borders replicate the edges.
+    becomes :math:`z / \sqrt{\lVert z \rVert^2 + p^2 σ^2}`: textured patches keep nearly unit
+    length, while patches whose contrast is at the noise level shrink towards 0, so they score
+    near 0 at every displacement instead of matching noise. Borders replicate the edge pixels.
     """
     p = check_int(patch_size, name="patch_size", low=1)
     check_in_range(noise, name="noise", low=0.0)
@@ -137,14 +124,6 @@ def _wta_subpixel(cv: Tensor, d: int) -> Tensor:
     table = displacements(d).to(device=cv.device, dtype=cv.dtype)  # (n², 2) as (dx, dy)
     dxy = table[best.view(-1)].view(b, h, w, 2).permute(0, 3, 1, 2)
     return dxy + torch.cat(offsets, 1)
-
-
-def _gradients(img: Tensor) -> Tensor:
-    """Central differences (replicated borders): Tensor[B, 1, H, W] -> Tensor[B, 2, H, W] (x, y)."""
-    padded = F.pad(img, (1, 1, 1, 1), mode="replicate")
-    ix = 0.5 * (padded[..., 1:-1, 2:] - padded[..., 1:-1, :-2])
-    iy = 0.5 * (padded[..., 2:, 1:-1] - padded[..., :-2, 1:-1])
-    return torch.cat([ix, iy], 1)
 
 
 def lucas_kanade_step(
@@ -180,9 +159,9 @@ def lucas_kanade_step(
     """
     # gradients of I2 are taken on its own grid and then warped: differencing the warped image
     # would mix in the differences of the flow between neighbouring pixels
-    moved, mask = warp(torch.cat([img2, _gradients(img2)], 1), flow, return_mask=True)
+    moved, mask = warp(torch.cat([img2, gradients(img2)], 1), flow, return_mask=True)
     warped, grad2 = moved[:, :1], moved[:, 1:]
-    grad = 0.5 * (_gradients(img1) + grad2) * mask
+    grad = 0.5 * (gradients(img1) + grad2) * mask
     ix, iy = grad[:, :1], grad[:, 1:]
     it = (warped - img1) * mask
     u, v = flow[:, :1], flow[:, 1:]
@@ -190,7 +169,7 @@ def lucas_kanade_step(
     products = torch.cat(
         [txx, txy, tyy, txx * u + txy * v - ix * it, txy * u + tyy * v - iy * it], 1
     )
-    sxx, sxy, syy, bx, by = _gaussian_blur(products, sigma).unbind(1)
+    sxx, sxy, syy, bx, by = gaussian_blur(products, sigma).unbind(1)
     sxx, syy = sxx + ridge, syy + ridge
     bx, by = bx + ridge * flow[:, 0], by + ridge * flow[:, 1]
     det = (sxx * syy - sxy * sxy).clamp_min(torch.finfo(flow.dtype).tiny)
@@ -202,22 +181,22 @@ def lucas_kanade_step(
 def structure_confidence(img: Tensor, sigma: float = 2.0, tau: float = 1e-4) -> Tensor:
     r"""How well a window pins down the flow: :math:`c = \lambda_{min} / (\lambda_{min} + 	au)`.
 
-    :math:`\lambda_{min}` is the smaller eigenvalue of the structure tensor
-    :math:`\sum_w 
-abla I 
-abla I^	op` (Gaussian window ``sigma``); it is large only where the
-    window has gradients in two directions (corners, texture), small on flat regions and along
-    straight edges (the aperture problem).
+        :math:`\lambda_{min}` is the smaller eigenvalue of the structure tensor
+        :math:`\sum_w
+    abla I
+    abla I^	op` (Gaussian window ``sigma``); it is large only where the
+        window has gradients in two directions (corners, texture), small on flat regions and along
+        straight edges (the aperture problem).
 
-    Args:
-        img: Tensor[B, 1, H, W].
+        Args:
+            img: Tensor[B, 1, H, W].
 
-    Returns:
-        Tensor[B, 1, H, W] in [0, 1).
+        Returns:
+            Tensor[B, 1, H, W] in [0, 1).
     """
-    ix, iy = _gradients(img).unbind(1)
+    ix, iy = gradients(img).unbind(1)
     ix, iy = ix.unsqueeze(1), iy.unsqueeze(1)
-    sxx, sxy, syy = _gaussian_blur(torch.cat([ix * ix, ix * iy, iy * iy], 1), sigma).unbind(1)
+    sxx, sxy, syy = gaussian_blur(torch.cat([ix * ix, ix * iy, iy * iy], 1), sigma).unbind(1)
     half_trace = 0.5 * (sxx + syy)
     lam_min = half_trace - torch.sqrt((0.5 * (sxx - syy)) ** 2 + sxy * sxy)
     lam_min = lam_min.clamp_min(0).unsqueeze(1)
@@ -236,18 +215,15 @@ def fill_uncertain(flow: Tensor, confidence: Tensor, sigma: float) -> Tensor:
         confidence: Tensor[B, 1, H, W] in [0, 1].
         sigma: width of the Gaussian, in pixels.
     """
-    weighted = _gaussian_blur(torch.cat([flow * confidence, confidence], 1), sigma)
+    weighted = gaussian_blur(torch.cat([flow * confidence, confidence], 1), sigma)
     average = weighted[:, :2] / weighted[:, 2:].clamp_min(1e-6)
     has_support = weighted[:, 2:] > 1e-6
     average = torch.where(has_support, average, flow)
     return confidence * flow + (1 - confidence) * average
 
 
-RIDGE = 1e-4
-
-
 def _auto_levels(h: int, w: int, coarsest: int = 16) -> int:
-    return 1 + max(0, int(math.floor(math.log2(max(1, min(h, w)) / coarsest))))
+    return 1 + max(0, math.floor(math.log2(max(1, min(h, w)) / coarsest)))
 
 
 def estimate_flow(
@@ -262,6 +238,7 @@ def estimate_flow(
     displacement_penalty: float = 0.05,
     refine_iterations: int = 3,
     lk_sigma: float = 3.0,
+    lk_ridge: float = 1e-4,
     presmooth: float = 1.0,
     median_size: int = 3,
     return_levels: bool = False,
@@ -280,6 +257,7 @@ def estimate_flow(
         aggregation: side of the box window the cost volume is averaged over (1 = none).
         refine_iterations: Lucas–Kanade steps per level (0 = none).
         lk_sigma: Gaussian window of the Lucas–Kanade sums, in pixels.
+        lk_ridge: the Lucas–Kanade ridge (>= 0) that keeps the flow in textureless windows.
         presmooth: Gaussian blur (σ in pixels, 0 = none) applied to every level before
             matching; it makes bilinear warping (and so the sub-pixel refinement) more accurate.
         median_size: median filter applied to the flow after the search and after refinement.
@@ -309,6 +287,7 @@ def estimate_flow(
     agg = check_int(aggregation, name="aggregation", low=1)
     iters = check_int(refine_iterations, name="refine_iterations", low=0)
     check_in_range(lk_sigma, name="lk_sigma", low=0.0, low_inclusive=False)
+    check_in_range(lk_ridge, name="lk_ridge", low=0.0)
     med = check_int(median_size, name="median_size", low=1)
     smooth = check_in_range(presmooth, name="presmooth", low=0.0)
     check_in_range(noise, name="noise", low=0.0)
@@ -324,14 +303,16 @@ def estimate_flow(
         for i1, i2 in zip(reversed(pyr1), reversed(pyr2), strict=True):
             size = (i1.shape[-2], i1.shape[-1])
             if smooth > 0:
-                i1, i2 = _gaussian_blur(i1, smooth), _gaussian_blur(i2, smooth)
+                i1, i2 = gaussian_blur(i1, smooth), gaussian_blur(i2, smooth)
             if flow is None:
                 flow = i1.new_zeros(i1.shape[0], 2, *size)
             else:
                 flow = upsample_flow(flow, size)
             warped = warp(i2, flow)
             cv = cost_volume(
-                patch_features(i1, p, noise), patch_features(warped, p, noise), d,
+                patch_features(i1, p, noise),
+                patch_features(warped, p, noise),
+                d,
                 reduction="sum",
             )
             if agg > 1:
@@ -341,7 +322,7 @@ def estimate_flow(
             flow = flow + _wta_subpixel(cv, d)
             flow = _median_flow(flow, med)
             for _ in range(iters):
-                flow = lucas_kanade_step(i1, i2, flow, sigma=lk_sigma, ridge=RIDGE)
+                flow = lucas_kanade_step(i1, i2, flow, sigma=lk_sigma, ridge=lk_ridge)
             if iters:
                 flow = _median_flow(flow, med)
             # pixels whose match left the second image have no evidence of their own

@@ -1,4 +1,4 @@
-r"""Pictures of flow and disparity fields: the Middlebury colour wheel and a colour-mapped disparity.
+r"""Pictures of flow and disparity: the Middlebury colour wheel and a colour-mapped disparity.
 
 The colour wheel (Baker et al., *A Database and Evaluation Methodology for Optical Flow*, IJCV
 2011) codes the direction of a flow vector by hue and its length by saturation: white is no
@@ -157,7 +157,13 @@ def disparity_to_color(
     check_choice(cmap, list(matplotlib.colormaps), name="colour map")
     d = disparity.detach().float().cpu()
     ok = ok.cpu()
-    top = float(max_disparity) if max_disparity is not None else float(d[ok].max()) if ok.any() else 1.0
+    top = (
+        float(max_disparity)
+        if max_disparity is not None
+        else float(d[ok].max())
+        if ok.any()
+        else 1.0
+    )
     top = top if top > 0 else 1.0
     x = torch.where(ok, d, torch.zeros_like(d)).clamp(0, top) / top
     rgba = matplotlib.colormaps[cmap](x.numpy())

@@ -24,7 +24,7 @@ __all__ = ["fill_holes"]
 
 
 def _fill_along_last(d: Tensor, ok: Tensor) -> tuple[Tensor, Tensor]:
-    """Fill holes along the last dimension with the background rule; return (filled, row_has_any)."""
+    """Fill holes along the last dimension (background rule); return (filled, row_has_any)."""
     n = d.shape[-1]
     pos = torch.arange(n, device=d.device).expand_as(d)
     # index of the nearest estimate on the left (-1 if none) and on the right (n if none)

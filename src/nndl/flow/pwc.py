@@ -180,7 +180,7 @@ class PWCNetLite(nn.Module):
 
 
 def _resize_flow(flow: Tensor, size: tuple[int, int]) -> Tensor:
-    """Area-average a flow to a smaller ``size`` and rescale its vectors (ground truth per level)."""
+    """Area-average a flow to a smaller ``size`` and rescale its vectors (per-level targets)."""
     h, w = flow.shape[-2:]
     out = F.interpolate(flow, size=size, mode="area")
     scale = torch.tensor([size[1] / w, size[0] / h], dtype=flow.dtype, device=flow.device)
@@ -211,7 +211,7 @@ def pwc_loss(model: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
 
 def save_pwc(model: PWCNetLite, path: str | os.PathLike[str], **metadata: Any) -> Path:
     """Write ``model``'s weights and constructor arguments (safetensors + JSON, no pickle)."""
-    tensors = {k: v for k, v in model.state_dict().items()}
+    tensors = dict(model.state_dict())
     return save_checkpoint(path, tensors, {"kind": _KIND, "config": model.config, **metadata})
 
 
@@ -288,6 +288,7 @@ def train_pwc(
         def on_after_backward(self, trainer: Trainer) -> None: ...
         def on_step_end(self, trainer: Trainer, loss: float) -> None:
             scheduler.step()
+
         def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None: ...
         def on_train_end(self, trainer: Trainer) -> None: ...
 

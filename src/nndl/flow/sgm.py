@@ -34,8 +34,10 @@ __all__ = ["semi_global_aggregation"]
 
 # (rows walked forwards?, column shift per step) of the paths that walk the rows; the
 # predecessor of (y, x) is (y - 1, x - shift) going down and (y + 1, x - shift) going up.
-_ROW_PATHS = {4: ((True, 0), (False, 0)), 8: ((True, 0), (True, 1), (True, -1),
-                                             (False, 0), (False, 1), (False, -1))}
+_ROW_PATHS = {
+    4: ((True, 0), (False, 0)),
+    8: ((True, 0), (True, 1), (True, -1), (False, 0), (False, 1), (False, -1)),
+}
 
 
 def _scan(

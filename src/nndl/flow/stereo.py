@@ -10,7 +10,9 @@ Pipeline of :func:`estimate_disparity` (each step is a public function):
 2. **Aggregation.** Semi-global matching over 8 paths
    (:func:`~nndl.flow.semi_global_aggregation`).
 3. **Winner-take-all** over disparities, then a **sub-pixel** parabola through the costs at
-   ``d* − 1, d*, d* + 1``: :math:`\hat d = d^* + \frac{S_{-} - S_{+}}{2(S_{-} - 2S_{0} + S_{+})}`.
+   ``d* − 1, d*, d* + 1``: :math:`\hat d = d^* + \frac{S_{-} - S_{+}}{2(S_{-} - 2S_{0} + S_{+})}`,
+   refined on the intensities by 1-D Lucas–Kanade (:func:`refine_disparity`), which removes the
+   parabola's bias towards whole pixels.
 4. **Left-right consistency.** The right image's disparity comes from the same aggregated
    volume, :math:`d_R(x) = \arg\min_d S(x + d, d)`; a left pixel is kept only if
    :math:`|d_L(x) - d_R(x - d_L(x))| \le` ``lr_threshold`` and its match lies inside the right
@@ -34,8 +36,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._validation import ValidationError, check_in_range, check_int, check_shape
-from ..ops import cost_volume_1d
+from ..ops import cost_volume_1d, warp
 from ._checks import check_image_pair, to_gray
+from ._filters import gaussian_blur, gradients, median_filter
 from .sgm import semi_global_aggregation
 
 __all__ = [
@@ -44,6 +47,7 @@ __all__ = [
     "estimate_disparity",
     "left_right_check",
     "median_filter",
+    "refine_disparity",
     "remove_speckles",
     "subpixel_minimum",
 ]
@@ -144,16 +148,68 @@ def left_right_check(cost: Tensor, d_left: Tensor, threshold: float = 1.0) -> Te
     return inside & ((partner - d_left).abs() <= threshold)
 
 
-def median_filter(x: Tensor, size: int = 3) -> Tensor:
-    """Median over ``size × size`` windows (edges replicated) of a Tensor[B, H, W]."""
-    check_shape(x, "B H W", name="x")
-    size = check_int(size, name="size", low=1)
-    if size == 1:
-        return x
-    r = size // 2
-    padded = F.pad(x.unsqueeze(1), (r, r, r, r), mode="replicate")
-    windows = F.unfold(padded, size)  # (B, size², H·W)
-    return windows.median(dim=1).values.view_as(x)
+def _local_contrast(img: Tensor, sigma: float = 4.0, eps: float = 1e-2) -> Tensor:
+    """``(I − G*I) / sqrt(G*(I − G*I)² + ε²)``: removes the gain and bias differences of the views."""
+    centred = img - gaussian_blur(img, sigma)
+    return centred / (gaussian_blur(centred * centred, sigma) + eps * eps).sqrt()
+
+
+def refine_disparity(
+    left: Tensor,
+    right: Tensor,
+    disparity: Tensor,
+    *,
+    iterations: int = 2,
+    sigma: float = 1.5,
+    ridge: float = 1e-4,
+    max_change: float = 0.5,
+) -> Tensor:
+    r"""Sub-pixel refinement by 1-D Lucas–Kanade on the intensities.
+
+    Winner-take-all plus a parabola through three census/SGM costs is biased towards whole
+    pixels ("pixel locking": costs that are piecewise linear in the disparity are not
+    parabolas). This step fits the disparity to the images themselves: with the right image
+    warped to the left one by the current disparity, :math:`	ilde R(x) = R(x - d(x))` (bilinear,
+    :func:`nndl.ops.warp` with flow ``(−d, 0)``), gradient :math:`g = \partial_x I` (the average
+    of the left image's and the warped right image's) and :math:`I_t = 	ilde R - L`, the dense
+    linearised least-squares update over a Gaussian window :math:`G_\sigma` is
+
+    .. math:: d_{new} = rac{G_\sigma * (g^2 d + g I_t) + \lambda d}{G_\sigma * g^2 + \lambda}
+
+    (the 1-D case of :func:`nndl.flow.lucas_kanade_step` with ``u = −d``). The result is kept
+    within ``max_change`` of the input, so the refinement never overrides the matching.
+
+    Args:
+        left, right: Tensor[B, 1, H, W] grey images.
+        disparity: Tensor[B, H, W], the current estimate.
+        iterations: update steps (>= 0).
+        sigma: Gaussian window, in pixels.
+        ridge: :math:`\lambda` (>= 0); keeps the disparity in textureless windows.
+        max_change: largest change from the input, in pixels.
+
+    Returns:
+        The refined disparity, Tensor[B, H, W].
+    """
+    check_shape(left, "B 1 H W", name="left")
+    check_shape(right, "B 1 H W", name="right")
+    iterations = check_int(iterations, name="iterations", low=0)
+    check_in_range(sigma, name="sigma", low=0.0, low_inclusive=False)
+    check_in_range(ridge, name="ridge", low=0.0)
+    check_in_range(max_change, name="max_change", low=0.0)
+    left, right = _local_contrast(left), _local_contrast(right)
+    start = disparity.unsqueeze(1)
+    d = start
+    grad_left = gradients(left)[:, :1]
+    grad_right = gradients(right)[:, :1]
+    for _ in range(iterations):
+        flow = torch.cat([-d, torch.zeros_like(d)], 1)
+        moved, mask = warp(torch.cat([right, grad_right], 1), flow, return_mask=True)
+        g = 0.5 * (grad_left + moved[:, 1:]) * mask
+        it = (moved[:, :1] - left) * mask
+        sums = gaussian_blur(torch.cat([g * g, g * g * d + g * it], 1), sigma)
+        d = (sums[:, 1:] + ridge * d) / (sums[:, :1] + ridge)
+        d = torch.minimum(torch.maximum(d, start - max_change), start + max_change)
+    return d[:, 0]
 
 
 def remove_speckles(
@@ -216,6 +272,8 @@ def estimate_disparity(
     median_size: int = 3,
     speckle_size: int = 100,
     speckle_range: float = 2.0,
+    refine_iterations: int = 2,
+    refine_sigma: float = 1.5,
 ) -> DisparityEstimate:
     r"""Disparity of a rectified pair: census, SGM, winner-take-all, sub-pixel, LR check.
 
@@ -233,6 +291,8 @@ def estimate_disparity(
         median_size: median filter size (1 disables it).
         speckle_size: regions smaller than this many pixels are marked invalid (0 disables).
         speckle_range: largest disparity step within one region.
+        refine_iterations: steps of :func:`refine_disparity` (0 = parabola only).
+        refine_sigma: its Gaussian window, in pixels.
 
     Returns:
         :class:`DisparityEstimate` ``(disparity, valid)``, each (B, H, W) — or (H, W) when the
@@ -255,14 +315,19 @@ def estimate_disparity(
     n_disp = check_int(max_disparity, name="max_disparity", low=1, high=width)
     check_in_range(lr_threshold, name="lr_threshold", low=0.0)
     with torch.no_grad():
-        a_codes = census_transform(to_gray(a), census_window)
-        b_codes = census_transform(to_gray(b), census_window)
+        gray_a, gray_b = to_gray(a), to_gray(b)
+        a_codes = census_transform(gray_a, census_window)
+        b_codes = census_transform(gray_b, census_window)
         n_bits = a_codes.shape[1]
         # Hamming distance = (n - a·b) / 2; outside the right image the product is 0 (n/2 bits)
         cost = (n_bits - cost_volume_1d(a_codes, b_codes, n_disp, reduction="sum")) * 0.5
         total = semi_global_aggregation(cost, p1, p2, paths)
         disparity, d_int = subpixel_minimum(total)
         valid = left_right_check(total, d_int, lr_threshold)
+        if refine_iterations:
+            disparity = refine_disparity(
+                gray_a, gray_b, disparity, iterations=refine_iterations, sigma=refine_sigma
+            )
         disparity = median_filter(disparity, median_size)
         valid = remove_speckles(disparity, valid, speckle_size, speckle_range)
     if squeezed:

@@ -226,7 +226,11 @@ class RandomFlow:
         translation = torch.zeros(2, dtype=f64)
         linear = torch.zeros(2, 2, dtype=f64)
         centre = torch.tensor([(w - 1) / 2, (h - 1) / 2], dtype=f64)
-        bumps = (torch.zeros(0, 2, dtype=f64), torch.zeros(0, dtype=f64), torch.zeros(0, 2, dtype=f64))
+        bumps = (
+            torch.zeros(0, 2, dtype=f64),
+            torch.zeros(0, dtype=f64),
+            torch.zeros(0, 2, dtype=f64),
+        )
         if kind == "translation":
             radius = max_flow * math.sqrt(float(rand(1)))
             angle = 2 * math.pi * float(rand(1))
@@ -285,7 +289,11 @@ class FlowPairs:
 
 
 def _one_pair(
-    source: Tensor, field: RandomFlow, size: tuple[int, int], factor: int, margin: int,
+    source: Tensor,
+    field: RandomFlow,
+    size: tuple[int, int],
+    factor: int,
+    margin: int,
     generator: torch.Generator | None,
 ) -> tuple[Tensor, Tensor]:
     h, w = size
@@ -350,9 +358,10 @@ def make_flow_pairs(
         check_choice(kind, FLOW_KINDS, name="flow kind")
     if not images:
         raise ValidationError("images must name at least one source image")
-    scale = check_in_range(source_scale, name="source_scale", low=0.0, high=1.0,
-                           low_inclusive=False)
-    margin = int(math.ceil(max_flow * factor)) + 2
+    scale = check_in_range(
+        source_scale, name="source_scale", low=0.0, high=1.0, low_inclusive=False
+    )
+    margin = math.ceil(max_flow * factor) + 2
     need = (h * factor + 2 * margin, w * factor + 2 * margin)
     sources = []
     for name in images:
@@ -379,7 +388,9 @@ def make_flow_pairs(
     for i in range(n):
         kind = kinds[int(torch.randint(0, len(kinds), (1,), generator=generator))]
         field = RandomFlow.sample(kind, (h, w), max_flow, generator)
-        img1[i], img2[i] = _one_pair(sources[i % len(sources)], field, (h, w), factor, margin, generator)
+        img1[i], img2[i] = _one_pair(
+            sources[i % len(sources)], field, (h, w), factor, margin, generator
+        )
         flow[i] = field(xs, ys).float()
         drawn.append(kind)
     return FlowPairs(img1, img2, flow, drawn)

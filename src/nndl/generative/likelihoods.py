@@ -201,8 +201,9 @@ class Gaussian(Likelihood):
     def sample(
         self, params: tuple[torch.Tensor, ...], generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        eps = torch.randn(params[0].shape, generator=generator, device=params[0].device)
-        return params[0] + eps * self._log_scale(params[1]).exp()
+        mean = params[0]
+        eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        return mean + eps * self._log_scale(params[1]).exp()
 
     def mean(self, params: tuple[torch.Tensor, ...]) -> torch.Tensor:
         return params[0]

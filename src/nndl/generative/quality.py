@@ -275,11 +275,25 @@ def features(model: FeatureClassifier, x: torch.Tensor, batch_size: int = 2048) 
 # ---------------------------------------------------------------------------------------------
 # Fréchet distance
 # ---------------------------------------------------------------------------------------------
-def _as_float64(value: Any, name: str) -> np.ndarray:
-    arr = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
-    arr = arr.astype(np.float64)
-    check_finite(arr, name=name)
-    return arr
+def _as_float64(value: Any, name: str) -> torch.Tensor:
+    """A float64 CPU tensor of any array-like, checked to be finite."""
+    if isinstance(value, torch.Tensor):
+        t = value.detach().cpu().to(torch.float64)
+    else:
+        t = torch.from_numpy(np.asarray(value, dtype=np.float64))
+    check_finite(t, name=name)
+    return t
+
+
+def _fit(feats: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    t = _as_float64(feats, "features")
+    if t.ndim != 2 or t.shape[0] < 2:
+        raise ShapeError(
+            f"features must have shape (N, F) with N >= 2, got {tuple(t.shape)}",
+            ("N", "F"),
+            tuple(t.shape),
+        )
+    return t.mean(dim=0), torch.atleast_2d(torch.cov(t.T))
 
 
 def gaussian_fit(feats: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -291,20 +305,24 @@ def gaussian_fit(feats: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarr
     Returns:
         ``(mu (F,), sigma (F, F))`` as float64 arrays.
     """
-    arr = _as_float64(feats, "features")
-    if arr.ndim != 2 or arr.shape[0] < 2:
-        raise ShapeError(
-            f"features must have shape (N, F) with N >= 2, got {tuple(arr.shape)}",
-            ("N", "F"),
-            arr.shape,
-        )
-    return arr.mean(axis=0), np.atleast_2d(np.cov(arr, rowvar=False))
+    mu, sigma = _fit(feats)
+    return mu.numpy(), sigma.numpy()
 
 
-def _psd_sqrt(sigma: np.ndarray) -> np.ndarray:
+def _psd_sqrt(sigma: torch.Tensor) -> torch.Tensor:
     """Symmetric square root of a symmetric PSD matrix (negative round-off eigenvalues → 0)."""
-    vals, vecs = np.linalg.eigh((sigma + sigma.T) / 2)
-    return (vecs * np.sqrt(np.clip(vals, 0.0, None))) @ vecs.T
+    vals, vecs = torch.linalg.eigh((sigma + sigma.T) / 2)
+    return (vecs * vals.clamp_min(0.0).sqrt()) @ vecs.T
+
+
+def _frechet(m1: torch.Tensor, s1: torch.Tensor, m2: torch.Tensor, s2: torch.Tensor) -> float:
+    root1 = _psd_sqrt(s1)
+    middle = root1 @ s2 @ root1
+    eig = torch.linalg.eigvalsh((middle + middle.T) / 2)
+    tr_covmean = float(eig.clamp_min(0.0).sqrt().sum())
+    diff = m1 - m2
+    value = float(diff @ diff + torch.trace(s1) + torch.trace(s2)) - 2.0 * tr_covmean
+    return max(value, 0.0)
 
 
 def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any) -> float:
@@ -315,6 +333,8 @@ def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any) -> float:
     .. math:: \lVert \mu_1 - \mu_2 \rVert^2 + \operatorname{tr}\Sigma_1 + \operatorname{tr}\Sigma_2
               - 2 \sum_i \sqrt{\lambda_i\!\left(\Sigma_1^{1/2} \Sigma_2 \Sigma_1^{1/2}\right)}
 
+    Computed in float64 with PyTorch's linear algebra (``torch.set_num_threads`` applies).
+
     Args:
         mu1, mu2: means (F,).
         sigma1, sigma2: symmetric positive semi-definite covariances (F, F).
@@ -323,45 +343,34 @@ def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any) -> float:
         The distance, ≥ 0 (clipped at 0 against round-off).
     """
     m1, m2 = _as_float64(mu1, "mu1"), _as_float64(mu2, "mu2")
-    s1, s2 = (
-        np.atleast_2d(_as_float64(sigma1, "sigma1")),
-        np.atleast_2d(_as_float64(sigma2, "sigma2")),
-    )
+    s1 = torch.atleast_2d(_as_float64(sigma1, "sigma1"))
+    s2 = torch.atleast_2d(_as_float64(sigma2, "sigma2"))
     f = m1.shape[0] if m1.ndim == 1 else -1
-    for name, value, shape in (
-        ("mu2", m2, (f,)),
-        ("sigma1", s1, (f, f)),
-        ("sigma2", s2, (f, f)),
-    ):
-        if m1.ndim != 1 or value.shape != shape:
+    for name, value, shape in (("mu2", m2, (f,)), ("sigma1", s1, (f, f)), ("sigma2", s2, (f, f))):
+        if m1.ndim != 1 or tuple(value.shape) != shape:
             raise ShapeError(
-                f"{name} must have shape {shape} to match mu1 {m1.shape}, got {value.shape}",
+                f"{name} must have shape {shape} to match mu1 {tuple(m1.shape)}, "
+                f"got {tuple(value.shape)}",
                 shape,
-                value.shape,
+                tuple(value.shape),
             )
-    root1 = _psd_sqrt(s1)
-    middle = root1 @ s2 @ root1
-    eig = np.linalg.eigvalsh((middle + middle.T) / 2)
-    tr_covmean = float(np.sqrt(np.clip(eig, 0.0, None)).sum())
-    diff = m1 - m2
-    value = float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_covmean)
-    return max(value, 0.0)
+    return _frechet(m1, s1, m2, s2)
 
 
 def frechet_distance_from_features(
     feats1: torch.Tensor | np.ndarray, feats2: torch.Tensor | np.ndarray
 ) -> float:
     """:func:`frechet_distance` between Gaussians fitted (:func:`gaussian_fit`) to two sets."""
-    mu1, s1 = gaussian_fit(feats1)
-    mu2, s2 = gaussian_fit(feats2)
+    mu1, s1 = _fit(feats1)
+    mu2, s2 = _fit(feats2)
     if mu1.shape != mu2.shape:
         raise ShapeError(
             f"the two feature sets must have the same dimension F, got {mu1.shape[0]} and "
             f"{mu2.shape[0]}",
-            mu1.shape,
-            mu2.shape,
+            tuple(mu1.shape),
+            tuple(mu2.shape),
         )
-    return frechet_distance(mu1, s1, mu2, s2)
+    return _frechet(mu1, s1, mu2, s2)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -462,9 +471,11 @@ def total_variation(p: Any, q: Any) -> float:
     b = _as_float64(q, "q").ravel()
     if a.shape != b.shape:
         raise ShapeError(
-            f"p and q must have the same length, got {a.shape} and {b.shape}", a.shape, b.shape
+            f"p and q must have the same length, got {a.numel()} and {b.numel()}",
+            tuple(a.shape),
+            tuple(b.shape),
         )
-    return float(0.5 * np.abs(a - b).sum())
+    return float(0.5 * (a - b).abs().sum())
 
 
 @dataclass

@@ -111,8 +111,9 @@ class VAE(nn.Module):
     Args:
         data_shape: shape of one example: ``(D,)`` for flat vectors or ``(C, H, W)`` images.
         latent_dim: Z, the size of the latent code (≥ 1).
-        hidden: hidden widths of the MLP encoder (the decoder mirrors them); for ``"conv"``
-            only the last entry is used, as the fully connected layer around the code.
+        hidden: hidden widths of the MLP encoder (the decoder mirrors them); ``()`` makes both
+            linear (with a Gaussian likelihood: probabilistic PCA). For ``"conv"`` only the last
+            entry is used, as the fully connected layer around the code.
         arch: ``"mlp"`` or ``"conv"`` (needs ``(C, H, W)`` with H and W divisible by 4: two
             stride-2 convolutions down, two transposed ones up).
         channels: the two channel counts of the conv encoder (mirrored in the decoder).
@@ -168,8 +169,6 @@ class VAE(nn.Module):
         n_out = self.likelihood.n_params
         d = math.prod(self.data_shape)
         if self.arch == "mlp":
-            if not self.hidden:
-                raise ValidationError("hidden must list at least one width for arch='mlp'")
             self.encoder = nn.Sequential(
                 nn.Flatten(), _mlp([d, *self.hidden, 2 * self.latent_dim], self.activation)
             )

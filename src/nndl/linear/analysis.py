@@ -118,7 +118,7 @@ def decision_regions(
     """Draw the predicted regions of a 2-D problem, the lines :math:`f_k = 0` and the data.
 
     Regions are coloured by the predicted class; where :func:`ambiguous_mask` holds they are
-    shaded grey and hatched, and the legend gives the ambiguous share of the drawn box. Each
+    shaded dark grey (and outlined), and the legend gives that share of the drawn box. Each
     discriminant's zero line is dashed (in its class's colour for ``ovr``/``argmax``, black
     for pairs).
 
@@ -183,23 +183,13 @@ def decision_regions(
     handles = [Patch(color=light(i), label=str(c)) for i, c in enumerate(classes)]
     if shade_ambiguous:
         mask = ambiguous_mask(est, points).reshape(xx.shape)
+        shade = np.zeros((*mask.shape, 4))
+        shade[mask] = (0.2, 0.2, 0.2, 0.55)  # an RGBA overlay: cheap at any resolution
+        ax.imshow(shade, origin="lower", extent=extent, interpolation="nearest", aspect="auto")
         if mask.any():
-            ax.contourf(
-                xx,
-                yy,
-                mask.astype(float),
-                levels=[0.5, 1.5],
-                colors=["0.35"],
-                alpha=0.45,
-                hatches=["///"],
-            )
+            ax.contour(xx, yy, mask.astype(float), levels=[0.5], colors=["0.1"], linewidths=0.6)
         handles.append(
-            Patch(
-                facecolor="0.35",
-                alpha=0.45,
-                hatch="///",
-                label=f"ambiguous ({100 * mask.mean():.1f}% of area)",
-            )
+            Patch(facecolor=(0.2, 0.2, 0.2, 0.55), label=f"undecided ({100 * mask.mean():.2f}%)")
         )
     if boundaries:
         F = est.discriminants(points)

@@ -28,7 +28,7 @@ products on data that stays in cache:
    product does ``((n_y−1)s+1)(T+(n_x−1)s) / (n_y n_x)`` times the minimal work (1.8× for
    ``d = 4``, ``T = 8``) at BLAS speed.
 3. **Backward by the same products.** With ``G_t`` the output gradient scattered onto the same
-   band, ``∂f_1`` tile ``= G_t W_tᵀ``. The gradient of ``f2`` is the same computation with the
+   band, ``∂f_1`` tile ``= G_t W_tᵀ ∈ R^{T×C}``. The gradient of ``f2`` is the same computation with the
    roles swapped: ``∂f_2[q] = Σ_k g[q − δ_k, k] f_1[q − δ_k]`` is a correlation of ``f1`` at the
    negated offsets with the shifted gradient ``gᵀ[q, K−1−k] = g[q − δ_k, k]``, and ``gᵀ`` is a
    single strided view of the zero-padded gradient. No overlap-add, no atomics.
@@ -200,64 +200,87 @@ def _forward(f1: Tensor, f2: Tensor, plan: _Plan, scale: float, flip: bool) -> T
     return out
 
 
-def _padded_grad(grad: Tensor, geom: _Geometry, scale: float, flip: bool, cdtype: torch.dtype):
-    """Zero-padded, channels-last, scaled copy of ``grad`` and the pads (top, left)."""
-    b, k, h, w = grad.shape
-    top, bottom = geom.oy0 + geom.gap, -geom.oy0
-    left, right = geom.ox0 + geom.span, -geom.ox0
-    gp = grad.new_zeros((b, h + top + bottom, w + left + right, k), dtype=cdtype)
-    inner = gp[:, top : top + h, left : left + w]
-    src = grad.permute(0, 2, 3, 1)
-    if flip:  # user channel j is offset K-1-j
-        for j in range(k):
-            inner[..., k - 1 - j].copy_(src[..., j])
-    else:
-        inner.copy_(src)
-    if scale != 1.0:
-        inner.mul_(scale)
-    return gp, top, left
+def _shifted_grad(
+    lbuf: Tensor, grad_img: Tensor, ch: _Chunk, geom: _Geometry, flip: bool, h: int, w: int
+) -> Tensor:
+    """``gᵀ`` for one chunk of the f2 grid: a (rows, tw, n_y, n_x) view of a padded copy.
 
-
-def _grad_views(gp: Tensor, top: int, left: int, geom: _Geometry, h: int, w: int):
-    """``(g, gᵀ)``: (B, H, W, n_y, n_x) views of the padded gradient for ∂f1 and ∂f2.
-
-    ``g[b, y, x, i_y, i_x]`` is the gradient of offset ``(i_y, i_x)`` at ``(y, x)``;
-    ``gᵀ[b, y, x, i_y', i_x'] = g[b, (y, x) − δ_k, k]`` with ``k = K−1−k'``, i.e. the gradient
-    that pixel ``(y, x)`` of ``f2`` receives through offset ``k``, in the negated geometry's
-    order.
+    ``gᵀ[y, x, i_y', i_x'] = g[(y, x) − δ_k, k]`` with ``k = K−1−k'`` — the gradient that pixel
+    ``(y, x)`` of ``f2`` receives through offset ``k``, in the order of the negated geometry —
+    and zero where ``(y, x) − δ_k`` is outside the image. ``lbuf`` receives the gradient rows
+    ``[ya − o_y − gap, yb − o_y)`` and columns ``[x0 − o_x − span, x0 + tw − o_x)`` of image
+    ``b`` (zero outside), offset-ordered; ``gᵀ`` is then one strided view of it.
     """
-    b, hp, wp, k = gp.shape
-    sb, sy, sx = hp * wp * k, wp * k, k
-    s = geom.step
-    g_view = gp[:, top : top + h, left : left + w].unflatten(3, (geom.ndy, geom.ndx))
-    # k = K-1-k' has i_y = n_y-1-i_y', i_x = n_x-1-i_x'; the source pixel is (y, x) - δ_k
-    y_first = top - (geom.oy0 + geom.gap)  # padded row of y = 0, i_y' = 0
-    x_first = left - (geom.ox0 + geom.span)
-    base = y_first * sy + x_first * sx + (k - 1)
-    gt_view = gp.as_strided(
-        (b, h, w, geom.ndy, geom.ndx),
-        (sb, sy, sx, s * sy - geom.ndx, s * sx - 1),
-        gp.storage_offset() + base,
+    k, s = geom.k, geom.step
+    hr, tw = ch.yb - ch.ya, ch.tw
+    rows, cols = hr + geom.gap, tw + geom.span
+    local = lbuf[: rows * cols * k].view(rows, cols, k)
+    y_first, x_first = ch.ya - geom.oy0 - geom.gap, ch.x0 - geom.ox0 - geom.span
+    lo, hi = max(0, y_first), min(h, y_first + rows)
+    xl, xh = max(0, x_first), min(w, x_first + cols)
+    if hi - lo < rows or xh - xl < cols:
+        local.zero_()
+    if hi > lo and xh > xl:
+        src = grad_img[ch.b, lo:hi, xl:xh]
+        local[lo - y_first : hi - y_first, xl - x_first : xh - x_first].copy_(
+            src.flip(-1) if flip else src  # user channel j is offset K-1-j
+        )
+    sy, sx = cols * k, k
+    # k = K-1-k' has i_y = n_y-1-i_y', i_x = n_x-1-i_x'; pixel (y, x) - δ_k is local row
+    # y + i_y' s and column x + i_x' s, channel K-1 - i_y' n_x - i_x'
+    return local.as_strided(
+        (hr, tw, geom.ndy, geom.ndx),
+        (sy, sx, s * sy - geom.ndx, s * sx - 1),
+        local.storage_offset() + k - 1,
     )
-    return g_view, gt_view
 
 
 def _grad_input(
-    g_img: Tensor, src: Tensor, plan: _Plan, geom: _Geometry, like: Tensor
+    grad_img: Tensor,
+    src: Tensor,
+    plan: _Plan,
+    scale: float,
+    flip: bool,
+    shifted: bool,
+    like: Tensor,
 ) -> Tensor:
-    """``∂[b, :, y, x] = Σ_k g_img[b, y, x, k] · src[b, :, (y, x) + δ_k]`` (src zero outside)."""
-    c = plan.c
-    buf = _scratch(plan, g_img.dtype, src.device)
+    """``∂[b, :, y, x] = scale · Σ_k g[b, y, x, k] · src[b, :, (y, x) + δ_k]`` per chunk.
+
+    ``g`` is the output gradient itself (``shifted=False``, giving ∂f1 with ``src = f2``) or
+    its shifted form ``gᵀ`` (``shifted=True``, giving ∂f2 with ``src = f1`` in the negated
+    geometry ``plan.geom``).
+    """
+    geom, c = plan.geom, plan.c
+    cdtype = _cdtype(src.dtype)
+    buf = _scratch(plan, cdtype, src.device)
+    lbuf = (
+        torch.empty(
+            (plan.rows_max + geom.gap) * (plan.t + geom.span) * geom.k,
+            dtype=cdtype,
+            device=src.device,
+        )
+        if shifted
+        else None
+    )
+    user_geom = geom.negated() if shifted else geom
     grad_in = torch.empty_like(like, memory_format=torch.contiguous_format)
     for ch in plan.chunks:
         hr, tw = ch.yb - ch.ya, ch.tw
+        if lbuf is not None:
+            g = _shifted_grad(lbuf, grad_img, ch, user_geom, flip, plan.h, plan.w)
+        else:
+            g = grad_img[ch.b, ch.ya : ch.yb, ch.x0 : ch.x0 + tw]
+            g = g.flip(-1) if flip else g
+            g = g.unflatten(-1, (geom.ndy, geom.ndx))
         gm = buf["o"][: hr * tw * plan.n2].view(hr, tw, plan.n2)
         gm.zero_()
-        plan.band(gm, geom).copy_(g_img[ch.b, ch.ya : ch.yb, ch.x0 : ch.x0 + tw])
+        plan.band(gm, geom).copy_(g)
         s = plan.source(buf["s"], src, ch, geom)
-        res = buf["a"][: hr * c * tw].view(hr, c, tw)
-        torch.bmm(plan.windows(s, hr), gm.transpose(1, 2), out=res)  # (rows, C, tw)
-        grad_in[ch.b, :, ch.ya : ch.yb, ch.x0 : ch.x0 + tw].copy_(res.transpose(0, 1))
+        res = buf["a"][: hr * tw * c].view(hr, tw, c)
+        torch.bmm(gm, plan.windows(s, hr).transpose(1, 2), out=res)  # (rows, tw, C)
+        if scale != 1.0:
+            res.mul_(scale)
+        grad_in[ch.b, :, ch.ya : ch.yb, ch.x0 : ch.x0 + tw].copy_(res.permute(2, 0, 1))
     return grad_in
 
 
@@ -273,15 +296,14 @@ class _Correlation(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad):  # type: ignore[override]
         f1, f2 = ctx.saved_tensors
-        plan, geom = ctx.plan, ctx.plan.geom
-        gp, top, left = _padded_grad(grad, geom, ctx.scale, ctx.flip, _cdtype(f1.dtype))
-        g_view, gt_view = _grad_views(gp, top, left, geom, plan.h, plan.w)
+        plan, scale, flip = ctx.plan, ctx.scale, ctx.flip
+        grad_img = grad.permute(0, 2, 3, 1)  # (B, H, W, K) view, any strides
         g1 = g2 = None
         if ctx.needs_input_grad[0]:
-            g1 = _grad_input(g_view, f2, plan, geom, f1).to(f1.dtype)
+            g1 = _grad_input(grad_img, f2, plan, scale, flip, False, f1)
         if ctx.needs_input_grad[1]:
-            neg = geom.negated()
-            g2 = _grad_input(gt_view, f1, _Plan(f1.shape, neg, f1.device), neg, f2).to(f2.dtype)
+            neg = _Plan(f1.shape, plan.geom.negated(), f1.device)
+            g2 = _grad_input(grad_img, f1, neg, scale, flip, True, f2)
         return g1, g2, None, None, None
 
 

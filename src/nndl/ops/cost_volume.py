@@ -74,8 +74,7 @@ def _check_features(f1: Tensor, f2: Tensor, names: tuple[str, str]) -> None:
         )
     if f1.device != f2.device:
         raise ValidationError(
-            f"{names[0]} and {names[1]} must be on the same device, got {f1.device} and "
-            f"{f2.device}"
+            f"{names[0]} and {names[1]} must be on the same device, got {f1.device} and {f2.device}"
         )
     _, c, h, w = f1.shape
     if min(c, h, w) < 1:
@@ -85,8 +84,8 @@ def _check_features(f1: Tensor, f2: Tensor, names: tuple[str, str]) -> None:
 
 
 def _check_options(normalize: object, reduction: object, impl: object) -> None:
-    if normalize is not None:
-        check_choice(normalize, _NORMALIZE, name="normalize (None or)")
+    if normalize is not None and normalize not in _NORMALIZE:
+        raise ValidationError(f"normalize must be None or 'l2', got {normalize!r}")
     check_choice(reduction, _REDUCTIONS, name="reduction")
     check_choice(impl, _IMPLS, name="impl")
 
@@ -207,7 +206,8 @@ def cost_volume(
 
     Returns:
         Tensor[B, (2d+1)², H, W] in the dtype of the inputs (float16/bfloat16 are accumulated in
-        float32).
+        float32). The fast path returns it in ``torch.channels_last`` memory format (the layout
+        it is computed in; same shape and values — call ``.contiguous()`` for NCHW strides).
 
     Raises:
         ShapeError: ``f1`` or ``f2`` is not 4-D, or their shapes differ.
@@ -324,7 +324,8 @@ def cost_volume_1d(
         impl: ``"auto"``, ``"reference"`` or ``"fast"``, as in :func:`cost_volume`.
 
     Returns:
-        Tensor[B, D, H, W]; channel ``δ`` is disparity ``δ``.
+        Tensor[B, D, H, W]; channel ``δ`` is disparity ``δ`` (``torch.channels_last`` memory
+        format on the fast path, as in :func:`cost_volume`).
 
     Raises:
         ShapeError: ``left`` or ``right`` is not 4-D, or their shapes differ.
