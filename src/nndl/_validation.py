@@ -66,11 +66,19 @@ class DTypeError(NNDLError, TypeError):
 
 
 def closest_first(name: str, valid: Iterable[str]) -> list[str]:
-    """Return ``valid`` sorted by similarity to ``name`` (closest first, ties alphabetical)."""
-    valid = list(valid)
-    return sorted(
-        valid, key=lambda v: (-difflib.SequenceMatcher(None, name.lower(), v.lower()).ratio(), v)
-    )
+    """Return ``valid`` sorted by similarity to ``name`` (closest first, ties alphabetical).
+
+    Names that start with ``name`` come first, then names that contain it, then the rest by
+    :class:`difflib.SequenceMatcher` ratio.
+    """
+    low = name.lower()
+
+    def key(v: str) -> tuple[int, float, str]:
+        lv = v.lower()
+        rank = 0 if lv.startswith(low) else 1 if low in lv else 2
+        return (rank, -difflib.SequenceMatcher(None, low, lv).ratio(), v)
+
+    return sorted(valid, key=key)
 
 
 def unknown_name_message(kind: str, name: str, valid: Iterable[str]) -> str:

@@ -3,6 +3,7 @@ two-process ``torchrun`` run of ``nndl train gan`` compared with the single-proc
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -73,6 +74,10 @@ def test_vae_and_gmm_report_test_log_likelihood(tmp_path, capsys):
     assert main(["--quiet", "train", "gmm", "--data", "digits", "--out", str(gmm_run),
                  "--components", "3", "--covariance", "diag", "--max-iter", "5"]) == 0  # fmt: skip
     assert main(["sample", str(gmm_run), "--n", "9", "--out", str(tmp_path / "g.png")]) == 0
+    assert (
+        main(["sample", str(vae_run), "--n", "9", "--mean", "--out", str(tmp_path / "v.png")]) == 0
+    )
+    assert main(["sample", str(gmm_run), "--mean", "--out", str(tmp_path / "x.png")]) == 2
     capsys.readouterr()
     for run, what in ((vae_run, "importance-weighted, k = 8"), (gmm_run, "exact")):
         assert main(["--quiet", "evaluate", str(run), "--k", "8", "--classifier-epochs", "2"]) == 0
@@ -83,7 +88,7 @@ def test_vae_and_gmm_report_test_log_likelihood(tmp_path, capsys):
         assert 0 < report["bits_per_dim"] < 4.09
     history = json.loads((gmm_run / "history.json").read_text())
     lls = [h["log_likelihood"] for h in history]
-    assert all(b >= a - 1e-6 for a, b in zip(lls, lls[1:], strict=False))  # EM never decreases
+    assert all(b >= a - 1e-6 for a, b in itertools.pairwise(lls))  # EM never decreases
 
 
 def test_folder_data_without_labels(tmp_path, capsys):
@@ -110,6 +115,8 @@ def test_folder_data_without_labels(tmp_path, capsys):
         (["train", "gan", "--data", "digits", "--out", "{tmp}/r", "--epochs", "0"], "--epochs"),
         (["train", "vae", "--data", "digits", "--out", "{tmp}/r", "--lr", "-1"], "--lr"),
         (["train", "gan", "--data", "mnist:{missing}", "--out", "{tmp}/r"], "does not exist"),
+        (["train", "gan", "--data", "digits", "--out", "{tmp}/r", "--image-size", "16"], "folder:"),
+        (["train", "vae", "--data", "digits", "--out", "{tmp}/r", "--device", "tpu"], "device"),
     ],
 )
 def test_bad_input_is_a_clear_error(argv, message, tmp_path, capsys):

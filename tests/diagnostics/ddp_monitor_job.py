@@ -47,7 +47,7 @@ def train(out: Path) -> GradientMonitor:
 
 
 def numbers(monitor: GradientMonitor) -> list[list[float]]:
-    return [[n for n in r.grad_norms] + list(r.update_ratios or []) for r in monitor.records]
+    return [list(r.grad_norms) + list(r.update_ratios or []) for r in monitor.records]
 
 
 if __name__ == "__main__":

@@ -180,6 +180,9 @@ def test_lightning_callback_in_a_real_fit():  # pragma: no cover - lightning is 
     trainer.fit(Module(), loader)
     assert callback.monitor.steps == [0, 2]
     assert callback.monitor.layers == ["net.fc1", "net.out"]
+    assert all(r.update_ratios is not None for r in callback.monitor.records)
+    assert "learning_speed/net.fc1" in trainer.callback_metrics
+    assert not callback.monitor.attached
 
 
 def test_lightning_callback_without_lightning_says_how_to_install():

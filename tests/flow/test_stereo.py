@@ -30,11 +30,15 @@ def test_census_dot_product_gives_the_hamming_distance():
         torch.testing.assert_close(ham[:, d, :, d:], brute.float())
 
 
-def test_subpixel_minimum_recovers_a_parabola_vertex():
+def test_subpixel_fits_recover_the_vertex_of_their_model():
     d = torch.arange(8.0).view(1, 8, 1, 1)
-    cost = (d - 3.3) ** 2
-    sub, whole = subpixel_minimum(cost)
+    sub, whole = subpixel_minimum((d - 3.3) ** 2)
     assert whole.item() == 3 and sub.item() == pytest.approx(3.3, abs=1e-5)
+    sub, _ = subpixel_minimum((d - 4.8).abs(), fit="equiangular")
+    assert sub.item() == pytest.approx(4.8, abs=1e-5)
+    # the winner can come from another volume; ends of the range get no offset
+    sub, _ = subpixel_minimum((d - 4.8).abs(), torch.zeros(1, 1, 1, dtype=torch.long))
+    assert sub.item() == 0.0
 
 
 @pytest.mark.parametrize("disparity", [5.0, 3.25, 6.75])
@@ -60,15 +64,13 @@ def test_median_filter_removes_an_outlier():
     assert median_filter(x, 3)[0, 2, 2].item() == 1.0
 
 
-def test_motorcycle_half_resolution_beats_the_sgbm_anchor():
+def test_motorcycle_beats_the_sgbm_anchor():
+    # the target: bad-2.0 after KITTI hole filling below StereoSGBM's 9.7 % (ANCHORS.md)
     pair = load_stereo_motorcycle()
-    left = torch.nn.functional.avg_pool2d(pair.left[None], 2)[0]
-    right = torch.nn.functional.avg_pool2d(pair.right[None], 2)[0]
-    gt = pair.disparity[1::2, 1::2][: left.shape[1], : left.shape[2]] / 2
-    est = estimate_disparity(left, right, 32)
+    est = estimate_disparity(pair.left, pair.right, 64)
+    assert est.valid[pair.valid].float().mean() > 0.8
     filled = fill_holes(est.disparity, est.valid)
-    # bad-1.0 at half resolution is bad-2.0 at full resolution; StereoSGBM's anchor is 9.7 %
-    assert bad_pixel_rate(filled, gt, 1.0) < 0.097
+    assert bad_pixel_rate(filled, pair.disparity, 2.0) < 0.097
 
 
 def test_rejects_bad_input():

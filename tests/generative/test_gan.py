@@ -4,6 +4,7 @@ monitors, checkpoints, and resuming that gives the same weights as an uninterrup
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -156,6 +157,14 @@ def test_training_records_both_monitors_and_fixed_noise_grids(tmp_path):
     assert not torch.equal(run.fixed_samples[0], run.fixed_samples[2])
     assert (tmp_path / "fixed_noise" / "epoch_0002.png").is_file()
     assert len(json.loads((tmp_path / "gradients.json").read_text())) == len(run.gradients)
+
+
+def test_conv_gan_trains_with_spectral_norm_on_convolutions():
+    gan = GAN((1, 8, 8), latent_dim=4, arch="conv", channels=(4, 8))
+    run = train_gan(gan, _images(32), epochs=1, batch_size=16, monitor_every=1)
+    assert set(run.history[0]["grad_discriminator"]) == {"conv1", "conv2", "out"}
+    assert set(run.history[0]["grad_generator"]) == {"fc", "up1", "up2"}
+    assert all(math.isfinite(run.history[0][k]) for k in ("loss_d", "loss_g"))
 
 
 def test_resume_equals_uninterrupted(tmp_path):

@@ -77,6 +77,7 @@ def test_frechet_from_samples_converges_to_closed_form():
     exact = frechet_distance(mu1, s1, mu2, s2)
     assert frechet_distance_from_features(x1, x2) == pytest.approx(exact, rel=0.05)
     mean, cov = gaussian_fit(torch.from_numpy(x1))
+    np.testing.assert_allclose(mean, mu1, atol=0.05)
     np.testing.assert_allclose(cov, s1, atol=0.15 * np.abs(s1).max())
 
 

@@ -211,13 +211,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser, _, _ = build_parser()
     args = parser.parse_args(argv)
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     if args.threads < 1:
         err.print(f"nndl: error: --threads must be >= 1, got {args.threads}")
         return 2
+    from threadpoolctl import threadpool_limits
+
     torch.set_num_threads(args.threads)
     try:
-        with progress_session(enabled=not args.quiet):
+        # BLAS pools too (NumPy/SciPy/scikit-learn): small solves are far slower on 2 threads
+        with threadpool_limits(args.threads), progress_session(enabled=not args.quiet):
             return int(args.handler(args))
     except NNDLError as exc:
         err.print(f"nndl: error: {exc}", markup=False)

@@ -177,6 +177,9 @@ def register(commands: Any, train: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the samples (0)")
     p.add_argument("--nrow", type=int, default=None, help="images per row (√n)")
     p.add_argument("--scale", type=int, default=None, help="upscale factor (4 for small images)")
+    p.add_argument(
+        "--mean", action="store_true", help="VAE only: show E[x|z] instead of a draw of p(x|z)"
+    )
     p.set_defaults(handler=_sample)
 
     p = commands.add_parser(
@@ -220,9 +223,13 @@ class _Data:
 def _load_data(spec: str, image_size: int | None) -> _Data:
     from ..data import load_dataset
 
+    kind = spec.partition(":")[0]
     if image_size is not None:
         check_int(image_size, name="--image-size", low=1)
-    kind = spec.partition(":")[0]
+        if kind != "folder":
+            raise ValidationError(
+                f"--image-size applies to folder:DIR data only, got --data {spec!r}"
+            )
     if kind in ("mnist", "fashion-mnist"):
         train = load_dataset(spec, split="train")
         test = load_dataset(spec, split="test")
@@ -402,9 +409,15 @@ def _load_model(run: Path, config: dict[str, Any], device: str = "cpu") -> Any:
 
 
 def _draw(
-    model: Any, kind: str, n: int, seed: int, levels: int | None, image_shape: list[int]
+    model: Any,
+    kind: str,
+    n: int,
+    seed: int,
+    levels: int | None,
+    image_shape: list[int],
+    mean: bool = False,
 ) -> torch.Tensor:
-    """n samples on the real images' scale, Tensor[n, C, H, W]."""
+    """n samples on the real images' scale, Tensor[n, C, H, W] (``mean``: the VAE's E[x|z])."""
     gen = torch.Generator().manual_seed(seed)
     if kind == "gmm":
         model.set_params(random_state=seed)
@@ -414,6 +427,9 @@ def _draw(
     if kind == "vae":
         device = next(model.parameters()).device
         gen = torch.Generator(device=device).manual_seed(seed)
+        if mean:  # E[x|z] lies on the bin-centre scale (b + 1/2) / L: map it linearly
+            x = model.sample(n, generator=gen, mean=True).cpu().float()
+            return x if levels is None else ((x * levels - 0.5) / (levels - 1)).clamp(0, 1)
     return _to_image_scale(model.sample(n, generator=gen), kind, levels)
 
 
@@ -562,9 +578,19 @@ def _sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".png":
         raise ValidationError(f"--out must be a .png file, got {str(out)!r}")
+    if args.mean and config["kind"] != "vae":
+        raise ValidationError(
+            f"--mean applies to VAE runs only; {str(run)!r} holds a {config['kind']}"
+        )
     model = _load_model(run, config)
     samples = _draw(
-        model, config["kind"], args.n, args.seed, config.get("levels"), config["image_shape"]
+        model,
+        config["kind"],
+        args.n,
+        args.seed,
+        config.get("levels"),
+        config["image_shape"],
+        mean=args.mean,
     )
     scale = args.scale if args.scale is not None else (4 if max(samples.shape[-2:]) <= 16 else 1)
     check_int(scale, name="--scale", low=1)

@@ -634,7 +634,7 @@ class GradientMonitor(Callback):
         return diagnose(self, **thresholds)
 
     def summary(self, step: int = -1) -> Table:
-        """A rich table of the latest (or given) recorded step; see :func:`render.summary`."""
+        """A rich table of one recorded step; see :func:`nndl.diagnostics.render.summary`."""
         from .render import summary
 
         return summary(self, step=step)

@@ -156,7 +156,12 @@ def plot(monitor: GradientMonitor) -> Figure:
                 steps, np.where(valid[row], matrix[row], np.nan), label=name, color=colours[row]
             )
         ax_speed.set_xlabel("step")
-        ax_speed.legend(fontsize="small", ncol=1 if len(layers) <= 10 else 2, loc="best")
+        ax_speed.legend(
+            fontsize="small",
+            ncol=1 if len(layers) <= 12 else 2,
+            loc="upper left",
+            bbox_to_anchor=(1.0, 1.0),
+        )
     if valid.any():
         ax_speed.set_yscale("log")
     ax_speed.set_ylabel("learning speed ||dC/db_l||")

@@ -113,8 +113,7 @@ def _select_gmm(cfg: DensityConfig, x_fit: np.ndarray, x_val: np.ndarray, seed: 
         },
         "quick": {},
         "full": {
-            "epochs": 300,
-            "lr": 3e-3,
+            "epochs": 250,
             "iw_samples": 5000,
             "gmm_reg_covar": (1e-6, 1e-5, 1e-4, 3e-4, 1e-3, 1e-2),
             "gmm_components": (5, 10, 20, 30, 50, 75, 100, 150),

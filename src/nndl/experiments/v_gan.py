@@ -223,7 +223,8 @@ def run(cfg: GANQualityConfig, ctx: Context) -> Result:
         f"baseline ({baseline_name.split(': ')[1]}) of {baseline:.1f}: r = {ratio:.3f} of the way "
         f"from floor to baseline (criterion ≤ {cfg.max_gap_ratio}); recall {g.recall:.2f} "
         f"(≥ {cfg.min_recall}), class-histogram TV {g.class_tv:.2f} (≤ {cfg.max_class_tv}); "
-        f"precision {g.precision:.2f} against the floor's {quality['real vs real (floor)'].precision:.2f}."
+        f"precision {g.precision:.2f} against the floor's "
+        f"{quality['real vs real (floor)'].precision:.2f}."
     )
 
     _figures(ctx, reference, sample_sets, gan_run, fd_along, quality, floor, baseline)
@@ -282,7 +283,20 @@ def run(cfg: GANQualityConfig, ctx: Context) -> Result:
         ],
         notes="A GAN is judged only through samples: its FD sits near the real-vs-real floor "
         "and far below trivial baselines when g(z) follows the data distribution, and its "
-        "recall and class histogram show whether every digit is produced (no mode collapse).",
+        "recall and class histogram show whether every digit is produced (no mode collapse). "
+        + _comparison_note(quality, "GAN g(z)"),
+    )
+
+
+def _comparison_note(quality: dict[str, SampleQuality], gan: str) -> str:
+    """One sentence ranking the three models by FD and naming the lowest precision."""
+    models = [k for k in quality if k.split(" ")[0] in ("GAN", "VAE", "GMM")]
+    by_fd = sorted(models, key=lambda k: quality[k].fd)
+    lowest_precision = min(models, key=lambda k: quality[k].precision)
+    return (
+        f"At this budget the sample sets rank by FD as {', '.join(by_fd)}; the {gan} is "
+        f"number {by_fd.index(gan) + 1} of {len(by_fd)}, and the lowest precision "
+        f"({quality[lowest_precision].precision:.2f}) belongs to {lowest_precision}."
     )
 
 
@@ -326,30 +340,31 @@ def _figures(
     ax.set_title("GAN: g(z) for the same 16 noise vectors along training", fontsize=9)
     ctx.save_figure(fig, "gan_fixed_noise", "g(z) for fixed z after each grid epoch.")
 
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
-    ax = axes[0]
+    from matplotlib.ticker import NullLocator
+
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
     ax.semilogy(list(fd_along), list(fd_along.values()), "o-", label="GAN (fixed noise)")
     ax.axhline(floor, color="green", ls="--", label="real vs real floor")
     ax.axhline(baseline, color="red", ls=":", label="best trivial baseline")
     ax.set_xlabel("epoch")
     ax.set_ylabel("Fréchet distance")
-    ax.set_title("FD along GAN training")
+    ax.set_title("FD along GAN training", fontsize=9)
     ax.legend(fontsize=7)
     history = gan_run.history
-    for ax, network in zip(axes[1:], ("generator", "discriminator"), strict=True):
-        layers = sorted({layer for h in history for layer in h.get(f"grad_{network}", {})})
+    for network, style in (("generator", "-"), ("discriminator", "--")):
+        key = f"grad_{network}"
+        layers = sorted({layer for h in history for layer in h.get(key, {})})
         for layer in layers:
-            xs = [h["epoch"] for h in history if layer in h.get(f"grad_{network}", {})]
-            ys = [
-                h[f"grad_{network}"][layer]["grad_norm"]
-                for h in history
-                if layer in h.get(f"grad_{network}", {})
+            points = [
+                (h["epoch"], h[key][layer]["grad_norm"]) for h in history if layer in h.get(key, {})
             ]
-            ax.semilogy(xs, ys, label=layer)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("mean ‖∂L/∂θ_layer‖")
-        ax.set_title(f"GradientMonitor: {network}")
-        ax.legend(fontsize=7)
+            ax2.semilogy(*zip(*points, strict=True), style, label=f"{network[0].upper()} {layer}")
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("mean ‖∂L/∂θ_layer‖")
+    ax2.set_title("GradientMonitor: generator (solid), discriminator (dashed)", fontsize=9)
+    ax2.legend(fontsize=7, ncol=2)
+    for a in (ax, ax2):
+        a.yaxis.set_minor_locator(NullLocator())
     ctx.save_figure(
         fig,
         "gan_training",

@@ -65,9 +65,7 @@ def image_pyramid(img: Tensor, levels: int) -> list[Tensor]:
         prev = out[-1]
         size = ((prev.shape[-2] + 1) // 2, (prev.shape[-1] + 1) // 2)
         out.append(
-            F.interpolate(
-                gaussian_blur(prev, 1.0), size=size, mode="bilinear", align_corners=False
-            )
+            F.interpolate(gaussian_blur(prev, 1.0), size=size, mode="bilinear", align_corners=False)
         )
     return out
 

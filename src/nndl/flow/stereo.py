@@ -9,10 +9,11 @@ Pipeline of :func:`estimate_disparity` (each step is a public function):
    the order of intensities, so it is robust to the gain and bias differences between cameras.
 2. **Aggregation.** Semi-global matching over 8 paths
    (:func:`~nndl.flow.semi_global_aggregation`).
-3. **Winner-take-all** over disparities, then a **sub-pixel** parabola through the costs at
-   ``d* − 1, d*, d* + 1``: :math:`\hat d = d^* + \frac{S_{-} - S_{+}}{2(S_{-} - 2S_{0} + S_{+})}`,
-   refined on the intensities by 1-D Lucas–Kanade (:func:`refine_disparity`), which removes the
-   parabola's bias towards whole pixels.
+3. **Winner-take-all** over the aggregated costs, then a **sub-pixel** fit through the costs at
+   ``d* − 1, d*, d* + 1`` (:func:`subpixel_minimum`). A parabola through SGM's aggregated costs
+   is biased towards whole pixels (≈ 0.17 px at quarter-pixel disparities: the min-operations of
+   the recursion distort the cost curve), so the fit uses the raw census costs averaged over a
+   small window and an equiangular ("V") model, which suits Hamming costs.
 4. **Left-right consistency.** The right image's disparity comes from the same aggregated
    volume, :math:`d_R(x) = \arg\min_d S(x + d, d)`; a left pixel is kept only if
    :math:`|d_L(x) - d_R(x - d_L(x))| \le` ``lr_threshold`` and its match lies inside the right
@@ -35,10 +36,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._validation import ValidationError, check_in_range, check_int, check_shape
-from ..ops import cost_volume_1d, warp
+from .._validation import ValidationError, check_choice, check_in_range, check_int, check_shape
+from ..ops import cost_volume_1d
 from ._checks import check_image_pair, to_gray
-from ._filters import gaussian_blur, gradients, median_filter
+from ._filters import median_filter
 from .sgm import semi_global_aggregation
 
 __all__ = [
@@ -47,7 +48,6 @@ __all__ = [
     "estimate_disparity",
     "left_right_check",
     "median_filter",
-    "refine_disparity",
     "remove_speckles",
     "subpixel_minimum",
 ]
@@ -93,29 +93,49 @@ def census_transform(image: Tensor, window: tuple[int, int] = (9, 7)) -> Tensor:
     return torch.where(neighbours < patches[:, centre : centre + 1], one, -one)
 
 
-def subpixel_minimum(cost: Tensor) -> tuple[Tensor, Tensor]:
-    r"""Winner-take-all over dimension 1 with a parabola fit through the three lowest costs.
+def subpixel_minimum(
+    cost: Tensor, d_int: Tensor | None = None, fit: str = "parabola"
+) -> tuple[Tensor, Tensor]:
+    r"""Winner-take-all over dimension 1 with a sub-pixel fit through three costs.
+
+    With :math:`S_-, S_0, S_+` the costs at ``d* − 1, d*, d* + 1``:
+
+    - ``"parabola"``: :math:`\hat d = d^* + \frac{S_- - S_+}{2(S_- - 2S_0 + S_+)}`;
+    - ``"equiangular"`` (a "V" of equal slopes, exact for costs piecewise linear in the
+      disparity, like sums of absolute differences or census):
+      :math:`\hat d = d^* + \frac{S_- - S_+}{2(\max(S_-, S_+) - S_0)}`.
 
     Args:
         cost: Tensor[B, D, H, W] of costs (lower is better).
+        d_int: optional int64 Tensor[B, H, W] of the winners to refine (e.g. taken from another,
+            aggregated volume); by default the arg-min of ``cost``.
+        fit: ``"parabola"`` or ``"equiangular"``.
 
     Returns:
-        ``(d_sub, d_int)``: Tensor[B, H, W] float sub-pixel minimum in ``[0, D − 1]`` and the
-        integer arg-min (int64). The offset is clamped to [−½, ½] and 0 at the ends of the range
-        or where the parabola is not convex.
+        ``(d_sub, d_int)``: Tensor[B, H, W] float sub-pixel disparity in ``[0, D − 1]`` and the
+        integer winners (int64). The offset is clamped to [−½, ½] and 0 at the ends of the
+        range or where the three costs have no minimum in the middle.
     """
     check_shape(cost, "B D H W", name="cost")
+    check_choice(fit, ("parabola", "equiangular"), name="sub-pixel fit")
     n_disp = cost.shape[1]
-    d_int = cost.argmin(1)
+    if d_int is None:
+        d_int = cost.argmin(1)
+    else:
+        check_shape(d_int, [cost.shape[0], cost.shape[2], cost.shape[3]], name="d_int")
     if n_disp < 3:
         return d_int.to(cost.dtype), d_int
     centre = d_int.clamp(1, n_disp - 2).unsqueeze(1)
     c_minus = cost.gather(1, centre - 1)[:, 0]
     c_zero = cost.gather(1, centre)[:, 0]
     c_plus = cost.gather(1, centre + 1)[:, 0]
-    curvature = c_minus - 2 * c_zero + c_plus
-    inside = (d_int >= 1) & (d_int <= n_disp - 2) & (curvature > 0)
-    offset = (c_minus - c_plus) / (2 * curvature.clamp_min(torch.finfo(cost.dtype).tiny))
+    if fit == "parabola":
+        denom = c_minus - 2 * c_zero + c_plus
+    else:
+        denom = 2 * (torch.maximum(c_minus, c_plus) - c_zero)
+    inside = (d_int >= 1) & (d_int <= n_disp - 2) & (denom > 0)
+    scale = 2 if fit == "parabola" else 1
+    offset = (c_minus - c_plus) / (scale * denom.clamp_min(torch.finfo(cost.dtype).tiny))
     offset = torch.where(inside, offset.clamp(-0.5, 0.5), torch.zeros_like(offset))
     return d_int.to(cost.dtype) + offset, d_int
 
@@ -146,70 +166,6 @@ def left_right_check(cost: Tensor, d_left: Tensor, threshold: float = 1.0) -> Te
     inside = match >= 0
     partner = d_right.gather(2, match.clamp(0, w - 1))
     return inside & ((partner - d_left).abs() <= threshold)
-
-
-def _local_contrast(img: Tensor, sigma: float = 4.0, eps: float = 1e-2) -> Tensor:
-    """``(I − G*I) / sqrt(G*(I − G*I)² + ε²)``: removes the gain and bias differences of the views."""
-    centred = img - gaussian_blur(img, sigma)
-    return centred / (gaussian_blur(centred * centred, sigma) + eps * eps).sqrt()
-
-
-def refine_disparity(
-    left: Tensor,
-    right: Tensor,
-    disparity: Tensor,
-    *,
-    iterations: int = 2,
-    sigma: float = 1.5,
-    ridge: float = 1e-4,
-    max_change: float = 0.5,
-) -> Tensor:
-    r"""Sub-pixel refinement by 1-D Lucas–Kanade on the intensities.
-
-    Winner-take-all plus a parabola through three census/SGM costs is biased towards whole
-    pixels ("pixel locking": costs that are piecewise linear in the disparity are not
-    parabolas). This step fits the disparity to the images themselves: with the right image
-    warped to the left one by the current disparity, :math:`	ilde R(x) = R(x - d(x))` (bilinear,
-    :func:`nndl.ops.warp` with flow ``(−d, 0)``), gradient :math:`g = \partial_x I` (the average
-    of the left image's and the warped right image's) and :math:`I_t = 	ilde R - L`, the dense
-    linearised least-squares update over a Gaussian window :math:`G_\sigma` is
-
-    .. math:: d_{new} = rac{G_\sigma * (g^2 d + g I_t) + \lambda d}{G_\sigma * g^2 + \lambda}
-
-    (the 1-D case of :func:`nndl.flow.lucas_kanade_step` with ``u = −d``). The result is kept
-    within ``max_change`` of the input, so the refinement never overrides the matching.
-
-    Args:
-        left, right: Tensor[B, 1, H, W] grey images.
-        disparity: Tensor[B, H, W], the current estimate.
-        iterations: update steps (>= 0).
-        sigma: Gaussian window, in pixels.
-        ridge: :math:`\lambda` (>= 0); keeps the disparity in textureless windows.
-        max_change: largest change from the input, in pixels.
-
-    Returns:
-        The refined disparity, Tensor[B, H, W].
-    """
-    check_shape(left, "B 1 H W", name="left")
-    check_shape(right, "B 1 H W", name="right")
-    iterations = check_int(iterations, name="iterations", low=0)
-    check_in_range(sigma, name="sigma", low=0.0, low_inclusive=False)
-    check_in_range(ridge, name="ridge", low=0.0)
-    check_in_range(max_change, name="max_change", low=0.0)
-    left, right = _local_contrast(left), _local_contrast(right)
-    start = disparity.unsqueeze(1)
-    d = start
-    grad_left = gradients(left)[:, :1]
-    grad_right = gradients(right)[:, :1]
-    for _ in range(iterations):
-        flow = torch.cat([-d, torch.zeros_like(d)], 1)
-        moved, mask = warp(torch.cat([right, grad_right], 1), flow, return_mask=True)
-        g = 0.5 * (grad_left + moved[:, 1:]) * mask
-        it = (moved[:, :1] - left) * mask
-        sums = gaussian_blur(torch.cat([g * g, g * g * d + g * it], 1), sigma)
-        d = (sums[:, 1:] + ridge * d) / (sums[:, :1] + ridge)
-        d = torch.minimum(torch.maximum(d, start - max_change), start + max_change)
-    return d[:, 0]
 
 
 def remove_speckles(
@@ -272,8 +228,7 @@ def estimate_disparity(
     median_size: int = 3,
     speckle_size: int = 100,
     speckle_range: float = 2.0,
-    refine_iterations: int = 2,
-    refine_sigma: float = 1.5,
+    subpixel_window: int = 5,
 ) -> DisparityEstimate:
     r"""Disparity of a rectified pair: census, SGM, winner-take-all, sub-pixel, LR check.
 
@@ -291,8 +246,8 @@ def estimate_disparity(
         median_size: median filter size (1 disables it).
         speckle_size: regions smaller than this many pixels are marked invalid (0 disables).
         speckle_range: largest disparity step within one region.
-        refine_iterations: steps of :func:`refine_disparity` (0 = parabola only).
-        refine_sigma: its Gaussian window, in pixels.
+        subpixel_window: side of the box window the raw census costs are averaged over for
+            the sub-pixel fit (1 = the raw costs).
 
     Returns:
         :class:`DisparityEstimate` ``(disparity, valid)``, each (B, H, W) — or (H, W) when the
@@ -314,20 +269,22 @@ def estimate_disparity(
     width = a.shape[-1]
     n_disp = check_int(max_disparity, name="max_disparity", low=1, high=width)
     check_in_range(lr_threshold, name="lr_threshold", low=0.0)
+    window = check_int(subpixel_window, name="subpixel_window", low=1)
     with torch.no_grad():
-        gray_a, gray_b = to_gray(a), to_gray(b)
-        a_codes = census_transform(gray_a, census_window)
-        b_codes = census_transform(gray_b, census_window)
+        a_codes = census_transform(to_gray(a), census_window)
+        b_codes = census_transform(to_gray(b), census_window)
         n_bits = a_codes.shape[1]
         # Hamming distance = (n - a·b) / 2; outside the right image the product is 0 (n/2 bits)
         cost = (n_bits - cost_volume_1d(a_codes, b_codes, n_disp, reduction="sum")) * 0.5
         total = semi_global_aggregation(cost, p1, p2, paths)
-        disparity, d_int = subpixel_minimum(total)
+        d_int = total.argmin(1)
         valid = left_right_check(total, d_int, lr_threshold)
-        if refine_iterations:
-            disparity = refine_disparity(
-                gray_a, gray_b, disparity, iterations=refine_iterations, sigma=refine_sigma
-            )
+        # sub-pixel from the locally averaged raw costs: SGM's min-operations make the
+        # aggregated costs pixel-locked, the raw census costs keep the sub-pixel shape
+        if window > 1:
+            cost = F.avg_pool2d(cost, window, 1, window // 2, count_include_pad=False)
+            cost = cost[..., : d_int.shape[-2], : d_int.shape[-1]]
+        disparity, _ = subpixel_minimum(cost, d_int, fit="equiangular")
         disparity = median_filter(disparity, median_size)
         valid = remove_speckles(disparity, valid, speckle_size, speckle_range)
     if squeezed:

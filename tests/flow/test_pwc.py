@@ -1,0 +1,75 @@
+"""PWCNetLite: shapes, gradients through cost volume and warping, training, checkpoints."""
+
+import pytest
+import torch
+
+from nndl._validation import ValidationError
+from nndl.flow import PWCNetLite, load_pwc, make_flow_pairs, pwc_loss, save_pwc, train_pwc
+from nndl.train import CheckpointError, save_checkpoint
+
+
+def test_shapes_of_levels_and_output():
+    torch.manual_seed(0)
+    net = PWCNetLite()
+    a, b = torch.rand(2, 1, 64, 80), torch.rand(2, 1, 64, 80)
+    levels = net.forward_levels(a, b)
+    assert [tuple(f.shape[-2:]) for f in levels] == [(4, 5), (8, 10), (16, 20)]
+    assert net(a, b).shape == (2, 2, 64, 80)
+    # RGB files go through predict, which converts to grey, in eval mode and without gradients
+    flow = net.predict(torch.rand(3, 64, 80), torch.rand(3, 64, 80))
+    assert flow.shape == (2, 64, 80) and not flow.requires_grad and net.training
+
+
+def test_loss_reaches_every_layer_through_cost_volume_and_warp():
+    torch.manual_seed(0)
+    net = PWCNetLite()
+    pairs = make_flow_pairs(2, (64, 64), generator=torch.Generator().manual_seed(0))
+    pwc_loss(net, pairs.tensors()).backward()
+    for name, p in net.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_training_lowers_the_loss():
+    pairs = make_flow_pairs(
+        16,
+        (64, 64),
+        max_flow=4.0,
+        kinds=("translation", "affine"),
+        generator=torch.Generator().manual_seed(1),
+    )
+    torch.manual_seed(0)
+    net = PWCNetLite()
+    with torch.no_grad():
+        before = float(pwc_loss(net, pairs.tensors()))
+    history = train_pwc(net, pairs.tensors(), epochs=5, batch_size=8, lr=2e-3)
+    assert len(history) == 5
+    with torch.no_grad():
+        after = float(pwc_loss(net, pairs.tensors()))
+    assert after < 0.9 * before
+
+
+def test_checkpoint_round_trip(tmp_path):
+    torch.manual_seed(0)
+    net = PWCNetLite(channels=(8, 12, 16), decoder_channels=(8,))
+    path = save_pwc(net, tmp_path / "pwc.safetensors", note="test")
+    loaded = load_pwc(path)
+    assert loaded.config == net.config
+    a, b = torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 32)
+    torch.testing.assert_close(loaded.predict(a, b), net.predict(a, b))
+    save_checkpoint(tmp_path / "other.safetensors", {"w": torch.zeros(1)}, {"kind": "trainer"})
+    with pytest.raises(CheckpointError, match="not a PWCNetLite checkpoint"):
+        load_pwc(tmp_path / "other.safetensors")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_pwc(tmp_path / "missing.safetensors")
+
+
+def test_rejects_bad_input():
+    net = PWCNetLite()
+    with pytest.raises(ValidationError, match="img1 must have 1 channel"):
+        net(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32))
+    with pytest.raises(ValidationError, match="flow must have shape"):
+        train_pwc(
+            net,
+            (torch.rand(2, 1, 32, 32), torch.rand(2, 1, 32, 32), torch.rand(2, 2, 16, 16)),
+            epochs=1,
+        )
