@@ -84,10 +84,14 @@ class ProgressTask:
 
 @contextlib.contextmanager
 def task(description: str, total: float | None, show: bool | None = None) -> Iterator[ProgressTask]:
-    """A bar with ``total`` steps, advanced by hand; removed from the session display on exit."""
-    progress = _current.get()
+    """A bar with ``total`` steps, advanced by hand; removed from the session display on exit.
+
+    ``show=False`` means no bar at all (e.g. on every rank but 0 under DDP), ``True`` a bar even
+    outside a session, ``None`` the session's display or, outside one, a bar on a terminal only.
+    """
+    progress = _current.get() if show is not False else None
     own = False
-    if progress is None:
+    if progress is None and show is not False:
         if show is None:
             show = sys.stderr.isatty()
         if show:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from nndl import DTypeError, ValidationError
 from nndl.data import write_idx
 from nndl.data.sequences import ADDING_BASELINE_MSE, adding_problem
-from nndl.experiments.g_recurrent import recurrent_verdict, state_gradient_norms
+from nndl.experiments.g_recurrent import far_near_ratio, recurrent_verdict, state_gradient_norms
 from nndl.experiments.g_remedies import (
     accuracy_kept,
     activation_mlp,
@@ -200,6 +200,14 @@ def test_init_scale_checks_follow_the_numbers():
         scales, {0.25: 1e-9, 1.0: 1e-4, 64.0: 0.5}, dict.fromkeys(scales, True), [1.0]
     )
     assert vanishing_right == {"right_ok": False, "small_vanishes": True, "large_explodes": False}
+
+
+def test_far_near_ratio_skips_the_steps_next_to_the_readout():
+    distance = np.arange(50)[::-1]  # entry t is at distance 49 - t
+    assert far_near_ratio(0.8**distance) == pytest.approx(0.8**44)  # from distance 5 to 49
+    drop_then_flat = np.where(distance < 4, 10.0 ** -distance.astype(float), 1e-4)
+    assert far_near_ratio(drop_then_flat) == pytest.approx(1.0)
+    assert far_near_ratio(np.array([0.5, 1.0])) == 1.0  # T = 2: d0 = T - 1, nothing to compare
 
 
 def _runs(rnn_mse, lstm_mse, rnn_ratio, lstm_ratio):

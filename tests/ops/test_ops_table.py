@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from _ops_specs import (
     OP_SPECS,
     brute_all_pairs,
     brute_cost_volume,
     brute_cost_volume_1d,
 )
+
 from nndl.ops import all_pairs_cost_volume, cost_volume, cost_volume_1d
 
 ERROR_CASES = [

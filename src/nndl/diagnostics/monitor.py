@@ -304,6 +304,7 @@ class GradientMonitor(Callback):
         self._optimizer_handles = []
         self._buffer.clear()
         self._flush_pending()
+        self._expects_update = False
         self.attached = False
         return self
 

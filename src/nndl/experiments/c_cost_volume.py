@@ -217,7 +217,7 @@ def run_c2(cfg: C2Config, ctx: Context) -> Result:
         ax.plot([u], [v], "r+", markersize=14, markeredgewidth=2)
         ax.set_title(f"true shift ({u}, {v})", fontsize=9)
         ax.set_xlabel("dx")
-        ax.set_ylabel("dy")
+    axes[0, 0].set_ylabel("dy")
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="mean cosine")
     ctx.save_figure(
         fig,
@@ -317,8 +317,8 @@ class C3FlowConfig:
     size: int = 64
     max_flow: float = 6.0
     test_pairs: int = 32
-    train_pairs: int = 192
-    epochs: int = 3
+    train_pairs: int = 160
+    epochs: int = 6
     batch_size: int = 8
     lr: float = 2e-3
     translation_image: str = "camera"
@@ -351,7 +351,7 @@ def _level_epe(levels: list[torch.Tensor], target: torch.Tensor) -> list[float]:
             "examples": 2,
         },
         "quick": {},
-        "full": {"test_pairs": 128, "train_pairs": 4096, "epochs": 30},
+        "full": {"test_pairs": 128, "train_pairs": 2048, "epochs": 20},
     },
 )
 def run_c3_flow(cfg: C3FlowConfig, ctx: Context) -> Result:
@@ -464,20 +464,16 @@ def run_c3_flow(cfg: C3FlowConfig, ctx: Context) -> Result:
     )
 
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
-    ax.plot(
-        range(1, len(classical_level_epe) + 1),
-        classical_level_epe,
-        "o-",
-        label="classical (no training)",
-    )
-    ax.plot(
-        range(len(classical_level_epe) - len(pwc_level_epe) + 1, len(classical_level_epe) + 1),
-        pwc_level_epe,
-        "s-",
-        label=f"PWCNetLite ({cfg.epochs} epochs)",
-    )
+    for levels, epes, style, label in (
+        (classical_levels, classical_level_epe, "o-", "classical (no training)"),
+        (pwc_levels, pwc_level_epe, "s-", f"PWCNetLite ({cfg.epochs} epochs)"),
+    ):
+        ax.plot([f.shape[-1] / cfg.size for f in levels], epes, style, label=label)
+    ax.set_xscale("log", base=2)
+    ticks = sorted({f.shape[-1] / cfg.size for f in [*classical_levels, *pwc_levels]})
+    ax.set_xticks(ticks, [f"1/{round(1 / t)}" if t < 1 else "1" for t in ticks])
     ax.axhline(zero_epe, color="k", linestyle=":", label="zero flow")
-    ax.set_xlabel("pyramid level (1 = coarsest; upsampled to full size)")
+    ax.set_xlabel("resolution of the pyramid level (its flow upsampled to full size)")
     ax.set_ylabel("mean end-point error (px)")
     ax.legend(fontsize=8)
     ctx.save_figure(fig, "epe_per_level", "End-point error after each pyramid level.")

@@ -39,7 +39,7 @@ from .context import Context
 from .registry import register
 from .result import Result, Table, Verdict
 
-__all__ = ["G8Config", "recurrent_verdict", "state_gradient_norms"]
+__all__ = ["G8Config", "far_near_ratio", "recurrent_verdict", "state_gradient_norms"]
 
 CELLS = ("rnn", "lstm")
 
@@ -59,6 +59,21 @@ class G8Config:
     at_baseline: float = 0.9  # "stays at the baseline": MSE ≥ this share of the baseline
     vanished: float = 1e-2  # far/near gradient ratio below which the gradient has vanished
     kept: float = 1e-1  # far/near gradient ratio above which the gradient is kept
+
+
+def far_near_ratio(norms: np.ndarray) -> float:
+    r"""How much of the gradient survives the sequence: :math:`g_{T-1} / g_{d_0}`.
+
+    ``norms[t]`` is :math:`\lVert \partial L / \partial h_t \rVert` at distance
+    :math:`T - 1 - t` from the loss; the ratio compares the farthest step (distance T − 1) with
+    distance :math:`d_0 = \max(1, \lfloor T/10 \rfloor)`. The few steps next to the read-out
+    are left out: at distance 0 the gradient comes straight from the read-out, and on the adding
+    problem a trained LSTM's falls by about an order of magnitude over the next few steps
+    before it levels off (figure ``rnn_vs_lstm``), a drop that is not a decay with distance.
+    """
+    length = len(norms)
+    near = max(1, length // 10)
+    return float(norms[0] / norms[length - 1 - near])
 
 
 def state_gradient_norms(model: SequenceModel, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
@@ -93,8 +108,8 @@ def recurrent_verdict(
 
     A length T supports the claim when the RNN's held-out MSE stays at the baseline
     (≥ ``at_baseline`` × ``baselines[T]``, the MSE of predicting E[y] = 1), the LSTM's is below
-    ``solved_mse``, and after training the far/near gradient ratio (distance T − 1 over
-    distance 0) is below ``vanished`` for the RNN and at least ``kept`` for the LSTM.
+    ``solved_mse``, and after training the far/near gradient ratio (:func:`far_near_ratio`) is
+    below ``vanished`` for the RNN and at least ``kept`` for the LSTM.
 
     Args:
         runs: ``runs[T][cell]`` with keys ``mse`` and ``ratio_trained``.
@@ -213,8 +228,9 @@ def run_g8(cfg: G8Config, ctx: Context) -> Result:
                 "curve": curve,
                 "grad_init": at_init.tolist(),
                 "grad_trained": trained.tolist(),
-                "ratio_init": float(at_init[0] / at_init[-1]),
-                "ratio_trained": float(trained[0] / trained[-1]),
+                "ratio_init": far_near_ratio(at_init),
+                "ratio_trained": far_near_ratio(trained),
+                "ratio_to_last_trained": float(trained[0] / trained[-1]),
             }
 
     holds, supporting = recurrent_verdict(
@@ -237,9 +253,10 @@ def run_g8(cfg: G8Config, ctx: Context) -> Result:
         return (
             f"T={length}: RNN MSE {rnn['mse']:.3f} after {rnn['steps']} steps (baseline "
             f"{baselines[length]:.3f}), LSTM {lstm_state}; ||∂L/∂h_t|| at distance {length - 1} "
-            f"over distance 0 after training: RNN {rnn['ratio_trained']:.2g}, LSTM "
-            f"{lstm['ratio_trained']:.2g} (at init {rnn['ratio_init']:.2g} and "
-            f"{lstm['ratio_init']:.2g})"
+            f"over distance {max(1, length // 10)} after training: RNN "
+            f"{rnn['ratio_trained']:.2g}, LSTM {lstm['ratio_trained']:.2g} (at init "
+            f"{rnn['ratio_init']:.2g} and {lstm['ratio_init']:.2g}; over distance 0 after "
+            f"training {rnn['ratio_to_last_trained']:.2g} and {lstm['ratio_to_last_trained']:.2g})"
         )
 
     only = (
@@ -268,6 +285,7 @@ def run_g8(cfg: G8Config, ctx: Context) -> Result:
                     r["solved_at"] if r["solved_at"] is not None else "not solved",
                     f"{r['ratio_init']:.2g}",
                     f"{r['ratio_trained']:.2g}",
+                    f"{r['ratio_to_last_trained']:.2g}",
                 ]
             )
     table = Table(
@@ -280,11 +298,13 @@ def run_g8(cfg: G8Config, ctx: Context) -> Result:
             "solved at step",
             "far/near ‖∂L/∂h_t‖ at init",
             "far/near after training",
+            "far/distance 0 after training",
         ],
         rows,
         caption=f"Baseline MSE 1/6 ≈ {ADDING_BASELINE_MSE:.3f}; solved < {cfg.solved_mse:g}; "
         f"hidden {cfg.hidden}, Adam {cfg.lr:g}, batch {cfg.batch_size}, clip {cfg.clip:g}, at most "
-        f"{cfg.max_steps} steps; far/near = distance T − 1 over distance 0.",
+        f"{cfg.max_steps} steps; far/near = ‖∂L/∂h_t‖ at distance T − 1 over distance "
+        "max(1, T/10).",
     )
     key_length = supporting[0] if supporting else cfg.lengths[0]
     key = runs[key_length]

@@ -64,7 +64,12 @@ class Objective:
         return (self.loss, self.joint) in NONSMOOTH
 
     def value_and_grad(
-        self, W: torch.Tensor, b: torch.Tensor, cols: torch.Tensor | None = None
+        self,
+        W: torch.Tensor,
+        b: torch.Tensor,
+        cols: torch.Tensor | None = None,
+        *,
+        per_output: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``J`` and its gradient, on all samples or on the columns ``cols`` (a mini-batch).
 
@@ -75,9 +80,13 @@ class Objective:
             W: ``Tensor[K, D]``.
             b: ``Tensor[K]``.
             cols: optional sample indices, ``Tensor[B]``.
+            per_output: return each sub-problem's own term of ``J`` (``Tensor[K]``; the margin
+                form's terms are independent) instead of the sum; the joint form gives
+                ``Tensor[1]``.
 
         Returns:
-            ``(J, dJ/dW, dJ/db)`` as a 0-d tensor, ``Tensor[K, D]`` and ``Tensor[K]``.
+            ``(J, dJ/dW, dJ/db)`` as a 0-d tensor (or ``Tensor[K]``/``Tensor[1]``, see
+            ``per_output``), ``Tensor[K, D]`` and ``Tensor[K]``.
         """
         Xt = self.Xt if cols is None else self.Xt[:, cols]
         scale = 1.0 if cols is None else self.n_samples / Xt.shape[1]
@@ -86,7 +95,7 @@ class Objective:
             y = self.targets if cols is None else self.targets[cols]
             per_sample, G = joint_loss(self.loss, F, y, self.smoothing)
             s = scale / self.n_samples
-            data = per_sample.sum() * s
+            data = (per_sample.sum() * s).reshape(1)
             G = G * s
         else:
             Y = self.targets if cols is None else self.targets[:, cols]
@@ -95,8 +104,11 @@ class Objective:
                 S = S[:, cols]
             S = S * scale
             phi, dphi = margin_loss(self.loss, Y * F, self.smoothing)
-            data = (S * phi).sum()
+            data = (S * phi).sum(dim=1)
             G = S * Y * dphi  # ∂/∂F of s·φ(y f) = s·y·φ'(y f)
-        value = data + 0.5 * self.alpha * W.square().sum()
+        penalty = 0.5 * self.alpha * W.square().sum(dim=1)
+        value = data + (penalty if len(data) == len(penalty) else penalty.sum())
+        if not per_output:
+            value = value.sum()
         grad_W = torch.mm(G, Xt.T) + self.alpha * W
         return value, grad_W, G.sum(dim=1)

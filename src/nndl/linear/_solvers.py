@@ -15,7 +15,7 @@ r"""Solvers for :class:`~nndl.linear._objective.Objective`: full-batch L-BFGS an
   from ``torch.optim``, whose first use imports ``torch._dynamo``, seconds per process); an epoch
   counts as an iteration, and training stops once the epoch's mean objective has not improved
   by more than ``tol`` for ``n_iter_no_change`` epochs in a row (scikit-learn's ``SGDClassifier``
-  rule).
+  rule), separately for each independent sub-problem.
 """
 
 from __future__ import annotations
@@ -123,27 +123,39 @@ def sgd(
     n_iter_no_change: int,
     generator: torch.Generator,
 ) -> SolverResult:
-    """Minimise ``obj`` with shuffled mini-batch SGD (see module docstring)."""
+    """Minimise ``obj`` with shuffled mini-batch SGD (see module docstring).
+
+    The sub-problems of the margin form (binary, one-vs-rest, one-vs-one) share no parameter,
+    so each one is stopped on its own as soon as its own loss stalls, as if it had been trained
+    alone; the joint form stops as a whole. ``n_iter`` is the epoch at which the last one
+    stopped.
+    """
     W = W0.clone()
     b = b0.clone()
     n = obj.n_samples
     batch = min(batch_size, n)
-    best = float("inf")
-    stale = 0
+    n_terms = 1 if obj.joint else W.shape[0]
+    best = torch.full((n_terms,), float("inf"), dtype=torch.float64)
+    stale = torch.zeros(n_terms, dtype=torch.int64)
+    active = torch.ones(n_terms, dtype=torch.bool)
+    step = torch.full((W.shape[0], 1), learning_rate, dtype=W.dtype, device=W.device)
     epoch = 0
     for epoch in range(1, max_iter + 1):
         order = torch.randperm(n, generator=generator).to(W.device)
-        total = 0.0
+        total = torch.zeros(n_terms, dtype=torch.float64)
         for start in range(0, n, batch):
             cols = order[start : start + batch]
-            value, gW, gb = obj.value_and_grad(W, b, cols)
-            W.sub_(gW, alpha=learning_rate)
+            value, gW, gb = obj.value_and_grad(W, b, cols, per_output=True)
+            W.sub_(gW * step)
             if fit_intercept:
-                b.sub_(gb, alpha=learning_rate)
-            total += float(value) * len(cols)
+                b.sub_(gb * step[:, 0])
+            total += value.detach().to(device="cpu", dtype=torch.float64) * len(cols)
         mean = total / n
-        stale = stale + 1 if mean > best - tol else 0
-        best = min(best, mean)
-        if stale >= n_iter_no_change:
+        stale = torch.where(mean > best - tol, stale + 1, 0)
+        best = torch.minimum(best, mean)
+        active &= stale < n_iter_no_change
+        if not obj.joint:
+            step[:, 0] = active.to(step.dtype).to(step.device) * learning_rate
+        if not active.any():
             return SolverResult(W, b, epoch, True, "no improvement > tol")
     return SolverResult(W, b, epoch, False, "max_iter epochs reached")

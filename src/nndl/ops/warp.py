@@ -109,8 +109,8 @@ def warp(x: Tensor, flow: Tensor, return_mask: bool = False) -> Tensor | tuple[T
         for dx, wx in ((0, wx0), (1, wx1)):
             xi = x0i + dx
             inside = inside_y & (xi >= 0) & (xi <= w - 1)
-            weight = (wx * wy * inside).to(x.dtype).view(b, 1, h * w)
-            idx = (yi.clamp(0, h - 1) * w + xi.clamp(0, w - 1)).view(b, 1, h * w)
+            weight = (wx * wy * inside).to(x.dtype).reshape(b, 1, h * w)
+            idx = (yi.clamp(0, h - 1) * w + xi.clamp(0, w - 1)).reshape(b, 1, h * w)
             terms.append(weight * torch.gather(src, 2, idx.expand(b, c, h * w)))
     out = (terms[0] + terms[1] + terms[2] + terms[3]).view(b, c, h, w)
     if not return_mask:

@@ -156,6 +156,8 @@ class Trainer:
             raise ValidationError(f"grad_clip must be > 0 or None, got {grad_clip}")
         self.device = torch.device(device)
         self.distributed = dist_utils.init_distributed(self.device)
+        if self.distributed and self.device.type == "cuda" and self.device.index is None:
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         self.world = dist_utils.world_size()
         self.rank = dist_utils.rank()
         if self.batch_size % self.world:
