@@ -153,7 +153,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    console = Console()
+    console = Console(width=140)
     models = [
         ("MLP 64-256-256-256-10", mlp([64, 256, 256, 256, 10], activation="relu"), (64,)),
         ("small CNN 1×8×8 (16, 32 channels)", cnn(1, 10, 8, channels=(16, 32)), (1, 8, 8)),

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from nndl import DTypeError, ValidationError
 from nndl.data import write_idx
 from nndl.data.sequences import ADDING_BASELINE_MSE, adding_problem
+from nndl.experiments import run_experiment
 from nndl.experiments.g_recurrent import far_near_ratio, recurrent_verdict, state_gradient_norms
 from nndl.experiments.g_remedies import (
     accuracy_kept,
@@ -26,6 +27,8 @@ from nndl.experiments.g_remedies import (
     train_stacked,
 )
 from nndl.experiments.g_speeds import (
+    G2Config,
+    check_config,
     depth_drop,
     hidden_speeds,
     init_speeds,
@@ -254,3 +257,22 @@ def test_load_split_reads_mnist_folders_and_rejects_other_specs(tmp_path):
     for bad in ("mnist", "cifar", "digits:x"):
         with pytest.raises(ValidationError, match="data must be 'digits' or 'mnist:DIR'"):
             load_split(bad)
+
+
+def test_configs_are_checked_before_any_work(tmp_path):
+    check_config(G2Config())
+    for bad, message in (
+        ({"seeds": 0}, "seeds must be an int in the range"),
+        ({"momentum": 1.0}, "momentum must be in the range"),
+        ({"lr": 0.0}, "lr must be in the range"),
+        ({"depths": ()}, "depths must not be empty"),
+        ({"depths": (1, 0)}, "depths item must be an int"),
+    ):
+        with pytest.raises(ValidationError, match=message):
+            check_config(G2Config(**bad), fractions=("momentum",))
+    result = run_experiment(
+        "g5_activations", scale="tiny", out=tmp_path, overrides={"activations": "relu,sigmod"}
+    )
+    assert (
+        result.status == "failed" and "unknown activation 'sigmod'; valid: sigmoid" in result.error
+    )

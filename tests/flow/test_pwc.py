@@ -73,3 +73,38 @@ def test_rejects_bad_input():
             (torch.rand(2, 1, 32, 32), torch.rand(2, 1, 32, 32), torch.rand(2, 2, 16, 16)),
             epochs=1,
         )
+
+
+def test_resumed_training_matches_uninterrupted_training(tmp_path, monkeypatch):
+    import nndl.flow.pwc as pwc_module
+
+    pairs = make_flow_pairs(8, (64, 64), generator=torch.Generator().manual_seed(2)).tensors()
+
+    def fresh() -> PWCNetLite:
+        torch.manual_seed(0)
+        return PWCNetLite(channels=(8, 12, 16), decoder_channels=(8,))
+
+    straight = fresh()
+    train_pwc(straight, pairs, epochs=2, batch_size=4, checkpoint_dir=tmp_path / "a")
+
+    # interrupt a second run during its second epoch (after the epoch-1 checkpoint) ...
+    calls = {"n": 0}
+
+    def crash_on_third_step(model, batch):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return pwc_loss(model, batch)
+
+    monkeypatch.setattr(pwc_module, "pwc_loss", crash_on_third_step)
+    with pytest.raises(KeyboardInterrupt):
+        train_pwc(fresh(), pairs, epochs=2, batch_size=4, checkpoint_dir=tmp_path / "b")
+    monkeypatch.undo()
+    # ... and resume it in a fresh model: the weights, optimiser and cosine schedule continue
+    torch.manual_seed(123)
+    resumed = PWCNetLite(channels=(8, 12, 16), decoder_channels=(8,))
+    train_pwc(resumed, pairs, epochs=2, batch_size=4, checkpoint_dir=tmp_path / "b", resume=True)
+    for (name, a), b in zip(
+        straight.state_dict().items(), resumed.state_dict().values(), strict=True
+    ):
+        torch.testing.assert_close(a, b, msg=name)

@@ -14,7 +14,8 @@ DIRECTIONS = {
 
 
 def _sgm_reference(cost: torch.Tensor, p1: float, p2: float, paths: int) -> torch.Tensor:
-    """L_r(p, d) = C(p, d) + min(L(p-r, d), L(p-r, d±1) + P1, min_k L(p-r, k) + P2) - min_k L(p-r, k)."""
+    """L_r(p, d) = C(p, d) + min(L(p-r, d), L(p-r, d±1) + P1, min_k L(p-r, k) + P2)
+    - min_k L(p-r, k), summed over the paths r; one pixel and one disparity at a time."""
     n_disp, h, w = cost.shape
     total = torch.zeros_like(cost)
     for dy, dx in DIRECTIONS[paths]:

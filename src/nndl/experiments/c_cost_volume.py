@@ -317,7 +317,7 @@ class C3FlowConfig:
     size: int = 64
     max_flow: float = 6.0
     test_pairs: int = 32
-    train_pairs: int = 160
+    train_pairs: int = 128
     epochs: int = 6
     batch_size: int = 8
     lr: float = 2e-3
@@ -344,8 +344,9 @@ def _level_epe(levels: list[torch.Tensor], target: torch.Tensor) -> list[float]:
     config=C3FlowConfig,
     presets={
         "tiny": {
-            "test_pairs": 4,
-            "train_pairs": 8,
+            "test_pairs": 2,
+            "train_pairs": 4,
+            "batch_size": 4,
             "epochs": 1,
             "translations": ((1.25, -0.5),),
             "examples": 2,

@@ -35,7 +35,9 @@ from torch import nn
 from nndl.data.sequences import ADDING_BASELINE_MSE, adding_problem
 from nndl.nn import SequenceModel
 
+from .._validation import check_int
 from .context import Context
+from .g_speeds import check_config
 from .registry import register
 from .result import Result, Table, Verdict
 
@@ -196,6 +198,9 @@ def _train(
     },
 )
 def run_g8(cfg: G8Config, ctx: Context) -> Result:
+    check_config(cfg, fractions=("at_baseline",))
+    for length in cfg.lengths:
+        check_int(length, name="lengths item", low=2)
     device = ctx.device
     runs: dict[int, dict[str, dict[str, Any]]] = {}
     baselines: dict[int, float] = {}

@@ -28,6 +28,7 @@ The helpers :func:`load_split`, :func:`hidden_speeds`, :func:`init_speeds`, :fun
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ from nndl.diagnostics import GradientMonitor
 from nndl.nn import mlp
 from nndl.train import Callback, NonFiniteLossError, Trainer, accuracy, supervised_loss
 
-from .._validation import ValidationError
+from .._validation import ValidationError, check_in_range, check_int
 from .context import Context
 from .registry import register
 from .result import Result, Table, Verdict
@@ -55,6 +56,7 @@ __all__ = [
     "NIELSEN_SPEEDS",
     "G1Config",
     "G2Config",
+    "check_config",
     "depth_drop",
     "hidden_speeds",
     "init_speeds",
@@ -87,6 +89,38 @@ TWO_ORDERS = (10**1.5, 10**2.5)
 
 
 # -- helpers shared by the G experiments ------------------------------------------------------
+def check_config(
+    cfg: Any, *, nonnegative: Sequence[str] = (), fractions: Sequence[str] = ()
+) -> None:
+    """Reject a G experiment's config before any work (raises ``ValidationError``).
+
+    Every int field must be >= 1, every tuple non-empty with items >= 1 (ints) or > 0 (floats),
+    and every float > 0, except the fields named in ``nonnegative`` (>= 0) and ``fractions``
+    ([0, 1)). The ``data`` string is checked by :func:`load_split`.
+    """
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if isinstance(value, bool | str):
+            continue
+        if isinstance(value, int):
+            check_int(value, name=f.name, low=1)
+        elif isinstance(value, float):
+            if f.name in fractions:
+                check_in_range(value, name=f.name, low=0.0, high=1.0, high_inclusive=False)
+            elif f.name in nonnegative:
+                check_in_range(value, name=f.name, low=0.0)
+            else:
+                check_in_range(value, name=f.name, low=0.0, low_inclusive=False)
+        elif isinstance(value, tuple):
+            if not value:
+                raise ValidationError(f"{f.name} must not be empty, got ()")
+            for item in value:
+                if isinstance(item, int) and not isinstance(item, bool):
+                    check_int(item, name=f"{f.name} item", low=1)
+                elif isinstance(item, float):
+                    check_in_range(item, name=f"{f.name} item", low=0.0, low_inclusive=False)
+
+
 def load_split(data: str, seed: int = 0) -> Split:
     """The data of a G experiment: ``"digits"`` or ``"mnist:DIR"`` (features flattened).
 
@@ -264,11 +298,12 @@ class G1Config:
     config=G1Config,
     presets={
         "tiny": {"depths": (2, 4), "seeds": 2, "n_images": 200, "epochs": 4, "record_every": 2},
-        "quick": {"epochs": 200},
+        "quick": {"epochs": 150},
         "full": {"seeds": 50, "epochs": 500, "record_every": 1},
     },
 )
 def run_g1(cfg: G1Config, ctx: Context) -> Result:
+    check_config(cfg, nonnegative=("l2",))
     split = load_split(cfg.data, ctx.seed)
     n = min(cfg.n_images, split.x_train.shape[0])
     x, y = split.x_train[:n].to(ctx.device), split.y_train[:n].to(ctx.device)
@@ -567,6 +602,7 @@ def depth_drop(
     },
 )
 def run_g2(cfg: G2Config, ctx: Context) -> Result:
+    check_config(cfg, nonnegative=("weight_decay",), fractions=("momentum",))
     split = load_split(cfg.data, ctx.seed)
     acc: dict[str, dict[int, list[float]]] = {v: {d: [] for d in cfg.depths} for v in G2_VARIANTS}
     diverged = 0

@@ -10,7 +10,8 @@ train/test split:
   ``reg_covar`` chosen on a 200-image validation part of the training images, then refitted on
   all 1,400; nndl's :class:`~nndl.generative.GaussianMixtureEM` is run from the same
   initialisation as a cross-check;
-* ``sklearn.neighbors.KernelDensity`` — Gaussian kernel, bandwidth by cross-validation (3-fold at quick scale);
+* ``sklearn.neighbors.KernelDensity`` — Gaussian kernel, bandwidth by cross-validation
+  (3-fold at quick scale);
 * :class:`~nndl.generative.VAE` with a discretised-logistic decoder, trained on the 1,400
   images, scored by the importance-weighted estimate with k ≥ 500 samples per image.
 
@@ -133,13 +134,19 @@ def run(cfg: DensityConfig, ctx: Context) -> Result:
     x_all = data.images.reshape(len(data), -1)
     dims = x_all.shape[1]
     split = split_arrays(
-        x_all, data.labels, val_fraction=0.0, test_fraction=cfg.test_size / len(data),
+        x_all,
+        data.labels,
+        val_fraction=0.0,
+        test_fraction=cfg.test_size / len(data),
         seed=ctx.seed,
-    )  # fmt: skip
+    )
     inner = split_arrays(
-        split.x_train, split.y_train, val_fraction=0.0,
-        test_fraction=cfg.val_size / split.x_train.shape[0], seed=ctx.seed + 1,
-    )  # fmt: skip
+        split.x_train,
+        split.y_train,
+        val_fraction=0.0,
+        test_fraction=cfg.val_size / split.x_train.shape[0],
+        seed=ctx.seed + 1,
+    )
     x_train = _dequantise(split.x_train, levels, ctx.generator(1))
     x_test = _dequantise(split.x_test, levels, ctx.generator(2))
     x_fit = _dequantise(inner.x_train, levels, ctx.generator(3))
@@ -164,13 +171,23 @@ def run(cfg: DensityConfig, ctx: Context) -> Result:
             warnings.simplefilter("ignore")
             init.fit(np_train)
         ours = GaussianMixtureEM(
-            k, covariance_type=cov, reg_covar=reg, max_iter=200,
-            weights_init=init.weights_, means_init=init.means_, precisions_init=init.precisions_,
-        ).fit(np_train)  # fmt: skip
+            k,
+            covariance_type=cov,
+            reg_covar=reg,
+            max_iter=200,
+            weights_init=init.weights_,
+            means_init=init.means_,
+            precisions_init=init.precisions_,
+        ).fit(np_train)
         sk_same = GaussianMixture(
-            k, covariance_type=cov, reg_covar=reg, max_iter=200,
-            weights_init=init.weights_, means_init=init.means_, precisions_init=init.precisions_,
-        ).fit(np_train)  # fmt: skip
+            k,
+            covariance_type=cov,
+            reg_covar=reg,
+            max_iter=200,
+            weights_init=init.weights_,
+            means_init=init.means_,
+            precisions_init=init.precisions_,
+        ).fit(np_train)
         ours_test, sk_same_test = float(ours.score(np_test)), float(sk_same.score(np_test))
         gmm_rel_diff = abs(ours_test - sk_same_test) / abs(sk_same_test)
 
@@ -188,13 +205,23 @@ def run(cfg: DensityConfig, ctx: Context) -> Result:
     # VAE with a discretised-logistic decoder
     torch.manual_seed(ctx.seed)
     vae = VAE(
-        (dims,), cfg.latent_dim, hidden=cfg.hidden, activation=cfg.activation,
-        likelihood="discretized_logistic", levels=levels,
-    ).to(ctx.device)  # fmt: skip
+        (dims,),
+        cfg.latent_dim,
+        hidden=cfg.hidden,
+        activation=cfg.activation,
+        likelihood="discretized_logistic",
+        levels=levels,
+    ).to(ctx.device)
     history = train_vae(
-        vae, x_train, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
-        lr_schedule="cosine", seed=ctx.seed, device=ctx.device,
-    )  # fmt: skip
+        vae,
+        x_train,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        lr_schedule="cosine",
+        seed=ctx.seed,
+        device=ctx.device,
+    )
     vae.eval()
     gen = ctx.generator(5)
     vae_test_each = vae.log_likelihood(x_test.to(ctx.device), cfg.iw_samples, generator=gen).cpu()
@@ -207,7 +234,7 @@ def run(cfg: DensityConfig, ctx: Context) -> Result:
     models = [
         ("KernelDensity", f"bandwidth {bandwidth:.3g} ({cfg.kde_folds}-fold CV)", kde_test),
         ("GaussianMixture (sklearn)", f"{cov}, k={k}, reg {reg:g} (validation)", gmm_test),
-        ("GaussianMixtureEM (nndl)", f"same settings and start as the row above", ours_test),
+        ("GaussianMixtureEM (nndl)", "same settings and start as the row above", ours_test),
         ("VAE, ELBO", f"z={cfg.latent_dim}, discretised logistic", vae_elbo),
         ("VAE, importance-weighted", f"k={cfg.iw_samples}", vae_test),
     ]
@@ -241,7 +268,7 @@ def run(cfg: DensityConfig, ctx: Context) -> Result:
                 "n_components": k,
                 "reg_covar": reg,
                 "val_nats": val_score,
-            },  # fmt: skip
+            },
             "nndl_gmm_test_nats": ours_test,
             "nndl_vs_sklearn_gmm_relative_difference": gmm_rel_diff,
             "kde_test_nats": kde_test,
@@ -253,7 +280,7 @@ def run(cfg: DensityConfig, ctx: Context) -> Result:
                 "train": int(x_train.shape[0]),
                 "test": int(x_test.shape[0]),
                 "validation_for_selection": int(x_val.shape[0]),
-            },  # fmt: skip
+            },
         },
         verdicts=[
             Verdict.from_check(
@@ -268,7 +295,7 @@ def run(cfg: DensityConfig, ctx: Context) -> Result:
                 "Test log-likelihood on the digits (397 images)",
                 ["model", "selection", "nats / image ↑", "bits / dim ↓"],
                 rows,
-            ),  # fmt: skip
+            ),
             Table(
                 "Gaussian-mixture selection on the validation images",
                 ["covariance", "components", "reg_covar", "validation nats / image"],
@@ -276,7 +303,7 @@ def run(cfg: DensityConfig, ctx: Context) -> Result:
                     [c, kk, r, round(s, 2) if math.isfinite(s) else "failed"]
                     for c, kk, r, s in grid_rows
                 ],
-            ),  # fmt: skip
+            ),
         ],
         notes="The VAE's decoder models the 17 grey levels directly (a discretised logistic), and "
         "its importance-weighted estimate tightens the ELBO by a few nats; the Gaussian mixture "
@@ -292,7 +319,7 @@ def _figures(ctx, vae, gmm, x_test, image_shape, cfg, models, gmm_rel_diff) -> N
     import matplotlib.pyplot as plt
 
     n = cfg.n_samples_grid
-    side = int(math.isqrt(n))
+    side = math.isqrt(n)
     gen = ctx.generator(6)
     drawn = vae.sample(side * side, generator=gen).cpu()
     means = vae.sample(side * side, generator=ctx.generator(6), mean=True).cpu()
@@ -304,10 +331,11 @@ def _figures(ctx, vae, gmm, x_test, image_shape, cfg, models, gmm_rel_diff) -> N
         ("Gaussian mixture samples", torch.from_numpy(gmm_x).float().clamp(0, 1)),
     ]
     h, w = image_shape[-2:]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.9))
     for ax, (title, images) in zip(axes, panels, strict=True):
-        grid = images.reshape(side, side, h, w).permute(0, 2, 1, 3).reshape(side * h, side * w)
-        ax.imshow(grid.numpy(), cmap="gray_r", vmin=0, vmax=1)
+        tiles = torch.nn.functional.pad(images.reshape(side, side, h, w), (1, 1, 1, 1), value=0.25)
+        grid = tiles.permute(0, 2, 1, 3).reshape(side * (h + 2), side * (w + 2))
+        ax.imshow(grid.numpy(), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
         ax.set_title(title, fontsize=9)
         ax.axis("off")
     ctx.save_figure(
@@ -325,7 +353,8 @@ def _figures(ctx, vae, gmm, x_test, image_shape, cfg, models, gmm_rel_diff) -> N
     for i, v in enumerate(values):
         ax.text(v, i, f" {v:.1f}", va="center", fontsize=8)
     ax.set_xlabel("test log-likelihood, nats per image (dequantised, higher is better)")
-    ax.set_title(f"nndl vs sklearn GMM from one start: relative difference {gmm_rel_diff:.1e}",
-                 fontsize=9)  # fmt: skip
+    ax.set_title(
+        f"nndl vs sklearn GMM from one start: relative difference {gmm_rel_diff:.1e}", fontsize=9
+    )
     ax.legend(fontsize=8, loc="lower right")
     ctx.save_figure(fig, "test_loglik", "Mean test log-likelihood per image of each model.")

@@ -127,7 +127,7 @@ def _ppca_vae(cfg: ExactConfig, gen: torch.Generator):
     post_var = 1.0 / (1.0 + s**2 / sigma**2)  # (I + WᵀW/σ²)⁻¹, diagonal
     vae = VAE((d,), 2, hidden=(), likelihood="gaussian").double()
     with torch.no_grad():
-        dec, enc = vae.decoder[0], vae.encoder[1][0]
+        dec, enc = vae.decoder.out, vae.encoder[1].out  # the single Linear of each network
         dec.weight.zero_()
         dec.bias.zero_()
         dec.weight[:d] = w  # mean = W z + b
@@ -144,7 +144,7 @@ def _ppca_vae(cfg: ExactConfig, gen: torch.Generator):
 
 def _ppca_part(cfg: ExactConfig, ctx: Context) -> dict:
     gen = ctx.generator(10)
-    vae, w, b, cov = _ppca_vae(cfg, gen)
+    vae, _, b, cov = _ppca_vae(cfg, gen)
     mvn = torch.distributions.MultivariateNormal(b, cov)
     # V2: two-step samples against the closed-form marginal N(b, WWᵀ + σ²I)
     n = cfg.ppca_samples
@@ -205,8 +205,13 @@ def _ppca_part(cfg: ExactConfig, ctx: Context) -> dict:
 def _digits_vae(cfg: ExactConfig, ctx: Context):
     data = load_digits()
     levels = int(data.levels or 17)
-    split = split_arrays(data.images.reshape(len(data), -1), data.labels, val_fraction=0.0,
-                         test_fraction=397 / len(data), seed=ctx.seed)  # fmt: skip
+    split = split_arrays(
+        data.images.reshape(len(data), -1),
+        data.labels,
+        val_fraction=0.0,
+        test_fraction=397 / len(data),
+        seed=ctx.seed,
+    )
     gen = ctx.generator(20)
 
     def deq(v: torch.Tensor) -> torch.Tensor:
@@ -214,8 +219,15 @@ def _digits_vae(cfg: ExactConfig, ctx: Context):
 
     torch.manual_seed(ctx.seed + 20)
     vae = VAE((64,), 2, hidden=(cfg.hidden,), activation="tanh", levels=levels)
-    train_vae(vae, deq(split.x_train), epochs=cfg.epochs, batch_size=128, lr=3e-3,
-              lr_schedule="cosine", seed=ctx.seed)  # fmt: skip
+    train_vae(
+        vae,
+        deq(split.x_train),
+        epochs=cfg.epochs,
+        batch_size=128,
+        lr=3e-3,
+        lr_schedule="cosine",
+        seed=ctx.seed,
+    )
     vae = vae.double().eval()
     return vae, deq(split.x_test[: cfg.n_points]).double()
 
@@ -231,7 +243,7 @@ def _digits_part(cfg: ExactConfig, ctx: Context) -> dict:
         x = xs[i : i + 1]
         # 1) coarse grid over the prior's bulk to find where the posterior lies
         ext = torch.full((2,), cfg.coarse_extent, dtype=torch.float64)
-        zc, wc, ljc, _ = _quadrature(vae, x, -ext, ext, cfg.coarse_grid)
+        zc, _, ljc, _ = _quadrature(vae, x, -ext, ext, cfg.coarse_grid)
         keep = ljc > ljc.max() - 30.0  # posterior density above e^-30 of its peak
         step = 2 * cfg.coarse_extent / (cfg.coarse_grid - 1)
         lo, hi = zc[keep].min(0).values - 2 * step, zc[keep].max(0).values + 2 * step
@@ -256,7 +268,7 @@ def _digits_part(cfg: ExactConfig, ctx: Context) -> dict:
         posts.append((z, lj - lp, lo, hi, m, sd, pm, ps))
         qs["moment-matched posterior"] = (pm, ps)
         for name, (qm, qsd) in qs.items():
-            elbo, kl_post, mass = _identity_terms(vae, z, w, lj, lp, qm, qsd)
+            elbo, kl_post, _ = _identity_terms(vae, z, w, lj, lp, qm, qsd)
             r = lp - (elbo + kl_post)
             resid = max(resid, abs(r))
             bounds_ok &= elbo <= lp + 1e-9 and kl_post >= -1e-9
@@ -296,23 +308,25 @@ def _digits_part(cfg: ExactConfig, ctx: Context) -> dict:
 @register(
     "v3_latent_exact",
     claims=("V2", "V3"),
-    title="log p(x) = ELBO + KL(q‖p(z|x)) by quadrature on 2-D latents; two-step sampling; IW → log p",
+    title="log p(x) = ELBO + KL(q‖p(z|x)) by quadrature on 2-D latents; IW → log p; two-step "
+    "sampling",
     config=ExactConfig,
     presets={
         "tiny": {
             "ppca_points": 2,
             "ppca_samples": 4000,
-            "ppca_grid": 201,
+            "ppca_grid": 121,
             "n_points": 2,
-            "epochs": 2,
+            "epochs": 1,
             "hidden": 16,
-            "grid": 121,
-            "grid_check": 81,
-            "coarse_grid": 61,
+            "grid": 81,
+            "grid_check": 61,
+            "coarse_grid": 41,
             "elbo_mc_samples": 2000,
             "iw_ks": (1, 16, 256),
             "iw_repeats": 2,
-        },  # fmt: skip
+            "iw_budget": 256,
+        },
         "quick": {},
         "full": {
             "n_points": 24,
@@ -323,7 +337,7 @@ def _digits_part(cfg: ExactConfig, ctx: Context) -> dict:
             "iw_ks": (1, 4, 16, 64, 256, 1024, 4096, 16384),
             "iw_repeats": 32,
             "ppca_samples": 200000,
-        },  # fmt: skip
+        },
     },
 )
 def run_exact(cfg: ExactConfig, ctx: Context) -> Result:
@@ -332,8 +346,9 @@ def run_exact(cfg: ExactConfig, ctx: Context) -> Result:
 
     gaps = dig["gaps"]  # per k: (repeats, points); the points are fixed, the repeats random
     mean_gap = np.array([g.mean() for g in gaps])
-    se_gap = np.array([np.sqrt(g.var(axis=0, ddof=1).sum() / g.shape[0]) / g.shape[1]
-                       for g in gaps])  # fmt: skip
+    se_gap = np.array(
+        [np.sqrt(g.var(axis=0, ddof=1).sum() / g.shape[0]) / g.shape[1] for g in gaps]
+    )
     steps_ok = all(
         mean_gap[a + 1] <= mean_gap[a] + 2 * math.hypot(se_gap[a], se_gap[a + 1])
         for a in range(len(mean_gap) - 1)
@@ -394,12 +409,12 @@ def run_exact(cfg: ExactConfig, ctx: Context) -> Result:
                 v3_evidence,
                 key=f"residual {max(ppca['identity_residual'], dig['identity_residual']):.0e}",
             ),
-        ],  # fmt: skip
+        ],
         tables=[
             Table("Linear-Gaussian VAE, first point: the identity for several q", cols, fmt),
             Table(
                 "Digits VAE (2-D latent), first test image: the identity for several q", cols, fmt2
-            ),  # fmt: skip
+            ),
             Table(
                 "Importance-weighted estimate: mean gap log p(x) − IW_k (nats)",
                 ["k", "mean gap", "standard error"],
@@ -407,7 +422,7 @@ def run_exact(cfg: ExactConfig, ctx: Context) -> Result:
                     [k, float(g), float(s)]
                     for k, g, s in zip(cfg.iw_ks, mean_gap, se_gap, strict=True)
                 ],
-            ),  # fmt: skip
+            ),
         ],
         notes="The ELBO falls short of log p(x) by exactly the KL divergence from q to the true "
         "posterior: zero for the exact posterior of the linear model, positive for every other q. "
@@ -427,8 +442,15 @@ def _figures(ctx, cfg, ppca, dig, mean_gap, se_gap) -> None:
     per_point = np.stack([g.mean(0) for g in gaps])  # (k, points)
     for j in range(per_point.shape[1]):
         ax.semilogx(cfg.iw_ks, -per_point[:, j], color="0.75", lw=0.8)
-    ax.errorbar(cfg.iw_ks, -mean_gap, yerr=2 * se_gap, fmt="o-", color="C0", capsize=3,
-                label="mean over test images ± 2 SE")  # fmt: skip
+    ax.errorbar(
+        cfg.iw_ks,
+        -mean_gap,
+        yerr=2 * se_gap,
+        fmt="o-",
+        color="C0",
+        capsize=3,
+        label="mean over test images ± 2 SE",
+    )
     ax.axhline(0.0, color="k", lw=1, label="log p(x) by quadrature")
     ax.set_xlabel("importance samples k (k = 1: the ELBO)")
     ax.set_ylabel("IW estimate − log p(x)  (nats)")
@@ -443,16 +465,18 @@ def _figures(ctx, cfg, ppca, dig, mean_gap, se_gap) -> None:
 
     # posterior on the grid with q's 2σ ellipses, and the identity as stacked bars
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    z, log_post, lo, hi, m, sd, pm, ps = dig["posts"][0]
+    z, log_post, _, _, m, sd, pm, ps = dig["posts"][0]
     n = cfg.grid
     zz = z.reshape(n, n, 2).numpy()
-    axes[0].contourf(zz[..., 0], zz[..., 1], log_post.exp().reshape(n, n).numpy(), levels=20,
-                     cmap="Blues")  # fmt: skip
+    axes[0].contourf(
+        zz[..., 0], zz[..., 1], log_post.exp().reshape(n, n).numpy(), levels=20, cmap="Blues"
+    )
     t = np.linspace(0, 2 * np.pi, 100)
-    for (mu, s), style, label in (((m, sd), "r-", "encoder q (2σ)"),
-                                  ((pm, ps), "k--", "moment-matched (2σ)")):  # fmt: skip
-        axes[0].plot(mu[0] + 2 * s[0] * np.cos(t), mu[1] + 2 * s[1] * np.sin(t), style,
-                     label=label)  # fmt: skip
+    for (mu, s), style, label in (
+        ((m, sd), "r-", "encoder q (2σ)"),
+        ((pm, ps), "k--", "moment-matched (2σ)"),
+    ):
+        axes[0].plot(mu[0] + 2 * s[0] * np.cos(t), mu[1] + 2 * s[1] * np.sin(t), style, label=label)
     half = 6 * float(torch.maximum(ps.max(), sd.max()))
     axes[0].set_xlim(float(pm[0]) - half, float(pm[0]) + half)
     axes[0].set_ylim(float(pm[1]) - half, float(pm[1]) + half)
@@ -518,7 +542,7 @@ class EMConfig:
     title="EM on a Gaussian mixture: the E-step closes the gap, the log-likelihood never falls",
     config=EMConfig,
     presets={
-        "tiny": {"n_components": 3, "max_steps": 10, "reg_max_iter": 10},
+        "tiny": {"n_components": 3, "max_steps": 10, "reg_max_iter": 5},
         "quick": {},
         "full": {"n_components": 8, "max_steps": 300, "reg_max_iter": 300},
     },
@@ -529,9 +553,15 @@ def run_em(cfg: EMConfig, ctx: Context) -> Result:
     data = load_digits()
     x64 = data.images.reshape(len(data), -1).double().numpy()
     x = PCA(2, random_state=ctx.seed).fit_transform(x64)
-    gmm = GaussianMixtureEM(cfg.n_components, covariance_type="full", reg_covar=0.0,
-                            init_params="kmeans", max_iter=0, warm_start=True,
-                            random_state=ctx.seed).fit(x)  # fmt: skip
+    gmm = GaussianMixtureEM(
+        cfg.n_components,
+        covariance_type="full",
+        reg_covar=0.0,
+        init_params="kmeans",
+        max_iter=0,
+        warm_start=True,
+        random_state=ctx.seed,
+    ).fit(x)
     start_means = gmm.means_.copy()
     loglik, elbo_e, elbo_m, gap_e, gap_m = [], [], [], [], []
     with warnings.catch_warnings():
@@ -561,9 +591,15 @@ def run_em(cfg: EMConfig, ctx: Context) -> Result:
     m_raises = bool(np.min(np.array(elbo_m) - np.array(elbo_e)) >= -1e-12)
     bound_holds = bool(np.min(gap_m) >= -1e-12)
     # the same fit in one call records the same curve in lower_bounds_
-    full = GaussianMixtureEM(cfg.n_components, covariance_type="full", reg_covar=0.0,
-                             init_params="kmeans", max_iter=len(elbo_e), tol=0.0,
-                             random_state=ctx.seed)  # fmt: skip
+    full = GaussianMixtureEM(
+        cfg.n_components,
+        covariance_type="full",
+        reg_covar=0.0,
+        init_params="kmeans",
+        max_iter=len(elbo_e),
+        tol=0.0,
+        random_state=ctx.seed,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         full.fit(x)
@@ -576,9 +612,14 @@ def run_em(cfg: EMConfig, ctx: Context) -> Result:
     for reg in (0.0, cfg.reg_covar):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            g = GaussianMixtureEM(cfg.reg_components, covariance_type="diag", reg_covar=reg,
-                                  max_iter=cfg.reg_max_iter, tol=1e-9,
-                                  random_state=ctx.seed).fit(x_deq)  # fmt: skip
+            g = GaussianMixtureEM(
+                cfg.reg_components,
+                covariance_type="diag",
+                reg_covar=reg,
+                max_iter=cfg.reg_max_iter,
+                tol=1e-9,
+                random_state=ctx.seed,
+            ).fit(x_deq)
         dips[reg] = float(min(0.0, np.diff(g.lower_bounds_).min())) if g.n_iter_ > 1 else 0.0
 
     _em_figures(ctx, x, start_means, gmm, loglik_a, elbo_e, elbo_m, gap_e, gap_m)
@@ -629,7 +670,7 @@ def run_em(cfg: EMConfig, ctx: Context) -> Result:
                 ["reg_covar", "largest fall (nats/sample)"],
                 [[r, d] for r, d in dips.items()],
             ),
-        ],  # fmt: skip
+        ],
         notes="The E-step makes q the exact posterior, so KL(q‖p(z|x)) = 0 and the bound touches "
         "log p; the M-step can only raise the bound, and log p lies above it. Adding reg_covar "
         "to the covariances (as scikit-learn does) leaves the exact maximiser, and the curve may "

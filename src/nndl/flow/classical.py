@@ -272,10 +272,12 @@ def estimate_flow(
         ValidationError: a bad option (e.g. ``max_displacement < 1``).
 
     Example:
+        >>> from nndl.flow import translated_pair
         >>> a, b, true = translated_pair("camera", (1.5, -0.75))
         >>> flow = estimate_flow(a, b)
-        >>> [round(v, 1) for v in flow[:, 16:-16, 16:-16].mean((1, 2)).tolist()]
-        [1.5, -0.8]
+        >>> mean = flow[:, 16:-16, 16:-16].mean((1, 2))
+        >>> bool((mean - torch.tensor([1.5, -0.75])).abs().max() < 0.05)
+        True
     """
     a, b, squeezed = check_image_pair(img1, img2, names=("img1", "img2"), min_size=4)
     h, w = a.shape[-2:]

@@ -60,8 +60,10 @@ def endpoint_error(flow: Tensor, target: Tensor, mask: Tensor | None = None) -> 
         ValidationError: no pixel to score.
 
     Example:
-        >>> endpoint_error(torch.zeros(2, 4, 4), torch.full((2, 4, 4), 3.0 / 2**0.5))
-        3.0...
+        >>> flow = torch.zeros(2, 4, 4)
+        >>> flow[0], flow[1] = 3.0, 4.0
+        >>> endpoint_error(flow, torch.zeros(2, 4, 4))
+        5.0
     """
     f, squeezed = check_flow(flow, name="flow")
     t, _ = check_flow(target, name="target")

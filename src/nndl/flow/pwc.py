@@ -19,6 +19,7 @@ measured in full-resolution pixels and averaged over levels.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,7 +31,7 @@ from torch import Tensor, nn
 
 from .._validation import ValidationError, check_in_range, check_int
 from ..ops import cost_volume, warp
-from ..train import CheckpointError, Trainer, load_checkpoint, save_checkpoint
+from ..train import Callback, CheckpointError, Trainer, load_checkpoint, save_checkpoint
 from ._checks import check_flow, check_image_pair, to_gray
 from .classical import upsample_flow
 
@@ -236,6 +237,29 @@ def load_pwc(path: str | os.PathLike[str], device: str | torch.device = "cpu") -
     return model
 
 
+class _CosineLR(Callback):
+    """Cosine learning-rate decay from ``lr`` to 0 over ``total`` steps, set from ``trainer.step``.
+
+    Reading the step from the trainer (restored from its checkpoints) keeps the schedule right
+    when training resumes.
+    """
+
+    def __init__(self, lr: float, total: int) -> None:
+        self.lr = lr
+        self.total = max(1, total)
+
+    def _set(self, trainer: Trainer) -> None:
+        t = min(trainer.step, self.total) / self.total
+        for group in trainer.optimizer.param_groups:
+            group["lr"] = 0.5 * self.lr * (1 + math.cos(math.pi * t))
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        self._set(trainer)
+
+    def on_step_end(self, trainer: Trainer, loss: float) -> None:
+        self._set(trainer)
+
+
 def train_pwc(
     model: PWCNetLite,
     train: tuple[Tensor, Tensor, Tensor],
@@ -280,18 +304,6 @@ def train_pwc(
     batch_size = check_int(batch_size, name="batch_size", low=1)
     steps = epochs * -(-a.shape[0] // batch_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, steps))
-
-    class _Schedule:
-        def on_train_start(self, trainer: Trainer) -> None: ...
-        def on_epoch_start(self, trainer: Trainer, epoch: int) -> None: ...
-        def on_after_backward(self, trainer: Trainer) -> None: ...
-        def on_step_end(self, trainer: Trainer, loss: float) -> None:
-            scheduler.step()
-
-        def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None: ...
-        def on_train_end(self, trainer: Trainer) -> None: ...
-
     metrics: dict[str, Callable[[nn.Module], float]] = {}
     if validation is not None:
         v1, v2, vf = (t.to(device) for t in validation)
@@ -308,7 +320,7 @@ def train_pwc(
         epochs=epochs,
         batch_size=batch_size,
         metrics=metrics,
-        callbacks=[_Schedule()],
+        callbacks=[_CosineLR(lr, steps)],
         seed=seed,
         device=device,
         checkpoint_dir=checkpoint_dir,

@@ -199,15 +199,11 @@ def remove_speckles(
     for d, ok in zip(disparity.detach().cpu().numpy(), valid.cpu().numpy(), strict=True):
         h, w = d.shape
         index = np.arange(h * w).reshape(h, w)
-        links = []
-        for a, b, da, db in (
-            (ok[:, 1:], ok[:, :-1], d[:, 1:], d[:, :-1]),
-            (ok[1:], ok[:-1], d[1:], d[:-1]),
-        ):
-            linked = a & b & (np.abs(da - db) <= max_diff)
-            links.append(linked)
-        src = np.concatenate([index[:, 1:][links[0]], index[1:][links[1]]])
-        dst = np.concatenate([index[:, :-1][links[0]], index[:-1][links[1]]])
+        # 4-neighbour links between valid pixels whose disparities differ by <= max_diff
+        across = ok[:, 1:] & ok[:, :-1] & (np.abs(d[:, 1:] - d[:, :-1]) <= max_diff)
+        down = ok[1:] & ok[:-1] & (np.abs(d[1:] - d[:-1]) <= max_diff)
+        src = np.concatenate([index[:, 1:][across], index[1:][down]])
+        dst = np.concatenate([index[:, :-1][across], index[:-1][down]])
         graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(h * w, h * w))
         _, labels = connected_components(graph, directed=False)
         region_size = np.bincount(labels)[labels].reshape(h, w)
@@ -270,6 +266,14 @@ def estimate_disparity(
     n_disp = check_int(max_disparity, name="max_disparity", low=1, high=width)
     check_in_range(lr_threshold, name="lr_threshold", low=0.0)
     window = check_int(subpixel_window, name="subpixel_window", low=1)
+    # everything else is checked again where it is used; check it here before any work
+    check_in_range(p2, name="p2", low=check_in_range(p1, name="p1", low=0.0))
+    if paths not in (2, 4, 8):
+        raise ValidationError(f"paths must be 2, 4 or 8, got {paths!r}")
+    check_int(median_size, name="median_size", low=1)
+    check_int(speckle_size, name="speckle_size", low=0)
+    check_in_range(speckle_range, name="speckle_range", low=0.0)
+    census_transform(a[:1, :1, :1, :1], census_window)
     with torch.no_grad():
         a_codes = census_transform(to_gray(a), census_window)
         b_codes = census_transform(to_gray(b), census_window)

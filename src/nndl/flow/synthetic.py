@@ -364,7 +364,7 @@ def make_flow_pairs(
     margin = math.ceil(max_flow * factor) + 2
     need = (h * factor + 2 * margin, w * factor + 2 * margin)
     sources = []
-    for name in images:
+    for name in images[:n]:  # pairs cycle through the images: only the first n are used
         src = load_source_image(name)
         # shrink by source_scale, but never below what a crop needs
         s_i = min(1.0, max(scale, need[0] / src.shape[1], need[1] / src.shape[2]))

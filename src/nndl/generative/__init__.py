@@ -30,8 +30,8 @@ __all__ = [
     "Likelihood",
     "bernoulli_log_prob",
     "discretized_logistic_log_prob",
-    "gaussian_log_prob",
     "gaussian_kl",
+    "gaussian_log_prob",
     "make_likelihood",
     "train_vae",
 ]

@@ -55,9 +55,7 @@ _DEGENERATE = (
 
 
 # -- initialisation ------------------------------------------------------------------------
-def _kmeans_plusplus(
-    x: torch.Tensor, n_clusters: int, generator: torch.Generator
-) -> torch.Tensor:
+def _kmeans_plusplus(x: torch.Tensor, n_clusters: int, generator: torch.Generator) -> torch.Tensor:
     """Indices of ``n_clusters`` seeds chosen by greedy k-means++ (Arthur & Vassilvitskii 2007).
 
     The first seed is uniform; each next one is the best (lowest total squared distance) of
@@ -128,7 +126,7 @@ def _precision_cholesky(cov: torch.Tensor, covariance_type: str) -> torch.Tensor
 
 
 def _precision_cholesky_from_precisions(prec: torch.Tensor, covariance_type: str) -> torch.Tensor:
-    r"""Upper :math:`P` with :math:`\Lambda = P P^\top`, via the Cholesky factor of the flipped Λ."""
+    r"""Upper :math:`P` with :math:`\Lambda = P P^\top`, from the Cholesky factor of flipped Λ."""
     if covariance_type == "diag":
         return prec.sqrt()
     flipped = prec.flip(-1, -2)
@@ -140,7 +138,8 @@ def _log_gaussian(
 ) -> torch.Tensor:
     r""":math:`\log \mathcal N(x_n; \mu_k, \Sigma_k)` as Tensor[N, K].
 
-    .. math:: \log\mathcal N = -\tfrac D2 \log 2\pi + \log|P_k| - \tfrac12 \|(x - \mu_k)^\top P_k\|^2
+    .. math::
+        \log\mathcal N = -\tfrac D2 \log 2\pi + \log|P_k| - \tfrac12 \|(x - \mu_k)^\top P_k\|^2
     """
     d = x.shape[1]
     if covariance_type == "diag":
@@ -367,18 +366,21 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             params["prec_chol"] = _precision_cholesky_from_precisions(
                 init["precisions_init"], self.covariance_type
             )
-            params["cov"] = torch.linalg.inv(init["precisions_init"]) if (
-                self.covariance_type == "full"
-            ) else 1.0 / init["precisions_init"]
+            params["cov"] = (
+                torch.linalg.inv(init["precisions_init"])
+                if (self.covariance_type == "full")
+                else 1.0 / init["precisions_init"]
+            )
         else:
             params["prec_chol"] = _precision_cholesky(params["cov"], self.covariance_type)
         return params
 
     def _weighted_log_prob(self, x: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
         """log π_k + log N(x_n; μ_k, Σ_k): Tensor[N, K]."""
-        return _log_gaussian(
-            x, params["means"], params["prec_chol"], self.covariance_type
-        ) + params["weights"].log()
+        return (
+            _log_gaussian(x, params["means"], params["prec_chol"], self.covariance_type)
+            + params["weights"].log()
+        )
 
     def _e_step(
         self, x: torch.Tensor, params: dict[str, torch.Tensor]
@@ -458,7 +460,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                 bound = float(self.lower_bound_)
             bounds: list[float] = []
             converged, n_iter = False, 0
-            for n_iter in range(1, self.max_iter + 1):
+            for step in range(1, self.max_iter + 1):
+                n_iter = step
                 previous = bound
                 log_norm, log_resp = self._e_step(x, params)  # E-step: q = p(z | x, θ_old)
                 params = self._m_step_params(x, log_resp)  # M-step: θ = argmax ELBO(q, θ)

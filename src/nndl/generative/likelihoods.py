@@ -63,7 +63,8 @@ def discretized_logistic_log_prob(
 
     .. math::
         \log p(x) = \log L + \log\big(\sigma(a) - \sigma(c)\big), \quad
-        a = \frac{(b+1)/L - \mu}{s}, \; c = \frac{b/L - \mu}{s}, \; b = \min(\lfloor xL \rfloor, L-1)
+        a = \frac{(b+1)/L - \mu}{s}, \; c = \frac{b/L - \mu}{s}, \;
+        b = \min(\lfloor xL \rfloor, L-1)
 
     computed without cancellation through the identity
     :math:`\sigma(a) - \sigma(c) = \sigma(a)\,\sigma(-c)\,(1 - e^{-(a - c)})`, where

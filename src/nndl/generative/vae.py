@@ -53,24 +53,18 @@ from .._validation import (
     check_int,
     check_shape,
 )
+from ..nn import ACTIVATIONS, activation, mlp
 from ..train import Callback, CheckpointError, Trainer, load_checkpoint, save_checkpoint
 from .likelihoods import Likelihood, make_likelihood
 
-__all__ = ["ACTIVATIONS", "MODEL_FILE", "VAE", "gaussian_kl", "train_vae"]
+__all__ = ["MODEL_FILE", "VAE", "gaussian_kl", "train_vae"]
 
 _KIND = "nndl.generative.VAE"
 MODEL_FILE = "vae.safetensors"
 _LOG_2PI = math.log(2.0 * math.pi)
 
-#: Hidden-layer activations by name.
-ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU,
-    "elu": nn.ELU,
-    "gelu": nn.GELU,
-    "softplus": nn.Softplus,
-    "tanh": nn.Tanh,
-    "leaky_relu": nn.LeakyReLU,
-}
+#: Hidden-layer activations a VAE accepts: nndl's, less maxout (it changes the width).
+VAE_ACTIVATIONS: tuple[str, ...] = tuple(a for a in ACTIVATIONS if a != "maxout")
 
 
 def gaussian_kl(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
@@ -96,15 +90,6 @@ def _normal_log_prob(z: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor)
     return -0.5 * ((z - mean).pow(2) * torch.exp(-log_var) + log_var + _LOG_2PI).sum(-1)
 
 
-def _mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(ACTIVATIONS[activation]())
-    return nn.Sequential(*layers)
-
-
 class VAE(nn.Module):
     r"""Variational autoencoder with MLP or small convolutional encoder and decoder.
 
@@ -121,7 +106,8 @@ class VAE(nn.Module):
             ``"bernoulli"``, ``"gaussian"``, a config dict, or a
             :class:`~nndl.generative.likelihoods.Likelihood`.
         levels: intensity levels for the discretised logistic (17 for the digits).
-        activation: hidden activation name, one of :data:`ACTIVATIONS`.
+        activation: hidden activation, a name from :data:`nndl.nn.ACTIVATIONS` except
+            ``"maxout"`` (the networks are built with :func:`nndl.nn.mlp`).
 
     Shape:
         x: (B, \*data_shape) with values in the likelihood's support; z: (B, Z).
@@ -159,7 +145,7 @@ class VAE(nn.Module):
         self.data_shape = tuple(int(d) for d in data_shape)
         self.latent_dim = check_int(latent_dim, name="latent_dim", low=1)
         self.arch = check_choice(arch, ("mlp", "conv"), name="arch")
-        self.activation = check_choice(activation, ACTIVATIONS, name="activation")
+        self.activation = check_choice(activation, VAE_ACTIVATIONS, name="activation")
         self.hidden = tuple(check_int(h, name="hidden width", low=1) for h in hidden)
         self.channels = tuple(check_int(c, name="channels", low=1) for c in channels)
         if isinstance(likelihood, str) and likelihood == "discretized_logistic":
@@ -170,9 +156,9 @@ class VAE(nn.Module):
         d = math.prod(self.data_shape)
         if self.arch == "mlp":
             self.encoder = nn.Sequential(
-                nn.Flatten(), _mlp([d, *self.hidden, 2 * self.latent_dim], self.activation)
+                nn.Flatten(), mlp([d, *self.hidden, 2 * self.latent_dim], self.activation)
             )
-            self.decoder = _mlp([self.latent_dim, *self.hidden[::-1], n_out * d], self.activation)
+            self.decoder = mlp([self.latent_dim, *self.hidden[::-1], n_out * d], self.activation)
         else:
             self.encoder, self.decoder = self._conv_nets(n_out)
 
@@ -190,23 +176,34 @@ class VAE(nn.Module):
         c, h, w = self.data_shape
         c1, c2 = self.channels
         flat = c2 * (h // 4) * (w // 4)
-        act = ACTIVATIONS[self.activation]
+
+        def act() -> nn.Module:
+            return activation(self.activation)
+
         encoder = nn.Sequential(
-            nn.Conv2d(c, c1, 3, padding=1), act(),
-            nn.Conv2d(c1, c1, 4, stride=2, padding=1), act(),
-            nn.Conv2d(c1, c2, 4, stride=2, padding=1), act(),
+            nn.Conv2d(c, c1, 3, padding=1),
+            act(),
+            nn.Conv2d(c1, c1, 4, stride=2, padding=1),
+            act(),
+            nn.Conv2d(c1, c2, 4, stride=2, padding=1),
+            act(),
             nn.Flatten(),
-            nn.Linear(flat, self.hidden[-1]), act(),
+            nn.Linear(flat, self.hidden[-1]),
+            act(),
             nn.Linear(self.hidden[-1], 2 * self.latent_dim),
-        )  # fmt: skip
+        )
         decoder = nn.Sequential(
-            nn.Linear(self.latent_dim, self.hidden[-1]), act(),
-            nn.Linear(self.hidden[-1], flat), act(),
+            nn.Linear(self.latent_dim, self.hidden[-1]),
+            act(),
+            nn.Linear(self.hidden[-1], flat),
+            act(),
             nn.Unflatten(1, (c2, h // 4, w // 4)),
-            nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1), act(),
-            nn.ConvTranspose2d(c1, c1, 4, stride=2, padding=1), act(),
+            nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1),
+            act(),
+            nn.ConvTranspose2d(c1, c1, 4, stride=2, padding=1),
+            act(),
             nn.Conv2d(c1, n_out * c, 3, padding=1),
-        )  # fmt: skip
+        )
         return encoder, decoder
 
     # -- configuration and checkpoints -----------------------------------------------------
@@ -224,7 +221,7 @@ class VAE(nn.Module):
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the weights and :attr:`config` as safetensors + JSON (see :meth:`from_checkpoint`)."""
+        """Write the weights and :attr:`config` as safetensors + JSON."""
         tensors = {f"model.{k}": v for k, v in self.state_dict().items()}
         return save_checkpoint(path, tensors, {"kind": _KIND, "config": self.config})
 
@@ -278,9 +275,12 @@ class VAE(nn.Module):
             raise DTypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
         if not x.is_floating_point():
             raise DTypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-        if x.dim() >= 1 and x.dim() - 1 != len(self.data_shape):
-            if math.prod(x.shape[1:]) == math.prod(self.data_shape):
-                x = x.reshape(x.shape[0], *self.data_shape)
+        if (
+            x.dim() >= 1
+            and x.dim() - 1 != len(self.data_shape)
+            and math.prod(x.shape[1:]) == math.prod(self.data_shape)
+        ):
+            x = x.reshape(x.shape[0], *self.data_shape)
         check_shape(x, ["B", *self.data_shape], name=name)
         if x.shape[0] == 0:
             raise ValidationError(f"{name} must hold at least one example, got an empty batch")
@@ -449,9 +449,12 @@ class VAE(nn.Module):
             Tensor[steps, \\*data_shape]: E[x | z_t] for z_t = (1 − t) z_a + t z_b.
         """
         check_int(steps, name="steps", low=2)
-        pair = [self.check_data(v.reshape(1, *v.shape) if v.dim() == len(self.data_shape)
-                                else v, name=nm)
-                for v, nm in ((x_a, "x_a"), (x_b, "x_b"))]  # fmt: skip
+        pair = [
+            self.check_data(
+                v.reshape(1, *v.shape) if v.dim() == len(self.data_shape) else v, name=nm
+            )
+            for v, nm in ((x_a, "x_a"), (x_b, "x_b"))
+        ]
         for v, nm in zip(pair, ("x_a", "x_b"), strict=True):
             if v.shape[0] != 1:
                 raise ValidationError(f"{nm} must be a single example, got a batch of {v.shape[0]}")

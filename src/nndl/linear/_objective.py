@@ -63,11 +63,30 @@ class Objective:
         """Whether the exact objective has kinks (a hinge loss; see ``_losses.NONSMOOTH``)."""
         return (self.loss, self.joint) in NONSMOOTH
 
+    def take(self, order: torch.Tensor) -> Objective:
+        """The same objective with its samples in the order ``order`` (``Tensor[N]``).
+
+        SGD shuffles once per epoch with this and then reads mini-batches as column slices
+        (views), instead of gathering every mini-batch.
+        """
+        weights = self.weights
+        if weights is not None and weights.shape[1] != 1:
+            weights = weights[:, order]
+        return Objective(
+            Xt=self.Xt[:, order],
+            loss=self.loss,
+            alpha=self.alpha,
+            targets=self.targets[order] if self.joint else self.targets[:, order],
+            weights=weights,
+            n_outputs=self.n_outputs,
+            smoothing=self.smoothing,
+        )
+
     def value_and_grad(
         self,
         W: torch.Tensor,
         b: torch.Tensor,
-        cols: torch.Tensor | None = None,
+        cols: slice | torch.Tensor | None = None,
         *,
         per_output: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -79,7 +98,7 @@ class Objective:
         Args:
             W: ``Tensor[K, D]``.
             b: ``Tensor[K]``.
-            cols: optional sample indices, ``Tensor[B]``.
+            cols: optional sample indices (``Tensor[B]``) or a slice of them.
             per_output: return each sub-problem's own term of ``J`` (``Tensor[K]``; the margin
                 form's terms are independent) instead of the sum; the joint form gives
                 ``Tensor[1]``.
@@ -89,7 +108,7 @@ class Objective:
             ``per_output``), ``Tensor[K, D]`` and ``Tensor[K]``.
         """
         Xt = self.Xt if cols is None else self.Xt[:, cols]
-        scale = 1.0 if cols is None else self.n_samples / Xt.shape[1]
+        scale = 1.0 if cols is None else self.n_samples / Xt.shape[1]  # N / B
         F = torch.addmm(b[:, None], W, Xt)  # (K, B): f_k(x_i) = w_k·x_i + b_k
         if self.joint:
             y = self.targets if cols is None else self.targets[cols]

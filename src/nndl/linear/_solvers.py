@@ -141,16 +141,16 @@ def sgd(
     step = torch.full((W.shape[0], 1), learning_rate, dtype=W.dtype, device=W.device)
     epoch = 0
     for epoch in range(1, max_iter + 1):
-        order = torch.randperm(n, generator=generator).to(W.device)
-        total = torch.zeros(n_terms, dtype=torch.float64)
+        shuffled = obj.take(torch.randperm(n, generator=generator).to(W.device))
+        total = torch.zeros(n_terms, dtype=W.dtype, device=W.device)
         for start in range(0, n, batch):
-            cols = order[start : start + batch]
-            value, gW, gb = obj.value_and_grad(W, b, cols, per_output=True)
+            cols = slice(start, min(start + batch, n))
+            value, gW, gb = shuffled.value_and_grad(W, b, cols, per_output=True)
             W.sub_(gW * step)
             if fit_intercept:
                 b.sub_(gb * step[:, 0])
-            total += value.detach().to(device="cpu", dtype=torch.float64) * len(cols)
-        mean = total / n
+            total.add_(value, alpha=cols.stop - cols.start)
+        mean = total.to(device="cpu", dtype=torch.float64) / n
         stale = torch.where(mean > best - tol, stale + 1, 0)
         best = torch.minimum(best, mean)
         active &= stale < n_iter_no_change

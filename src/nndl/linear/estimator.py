@@ -49,6 +49,26 @@ def _is_device(value: Any) -> bool:
     return True
 
 
+def _check_device(value: str | torch.device) -> torch.device:
+    """The torch device for ``value``, or a :class:`ValidationError` if it cannot compute here."""
+    device = torch.device(value)
+    if device.type == "cpu":
+        return device
+    backend = getattr(torch, device.type, None)
+    if device.type not in ("cuda", "mps", "xpu") or backend is None:
+        raise ValidationError(
+            f"device must be 'cpu', 'cuda', 'mps' or 'xpu' (with an index), got {value!r}"
+        )
+    if not backend.is_available():
+        raise ValidationError(
+            f"device={value!r} was requested but torch.{device.type}.is_available() is False"
+        )
+    count = backend.device_count() if hasattr(backend, "device_count") else 1
+    if device.index is not None and device.index >= count:
+        raise ValidationError(f"device={value!r} does not exist: {count} {device.type} device(s)")
+    return device
+
+
 def _is_random_state(value: Any) -> bool:
     return (
         value is None
@@ -208,12 +228,7 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
                 "loss='perceptron': the perceptron loss is 0 at w = 0, its global minimum, so "
                 "L-BFGS would never leave its starting point. Got 'lbfgs' instead."
             )
-        device = torch.device(self.device)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValidationError(
-                f"device={self.device!r} was requested but torch.cuda.is_available() is False"
-            )
-        return solver, device, DTYPES[self.dtype]
+        return solver, _check_device(self.device), DTYPES[self.dtype]
 
     def fit(self, X: Any, y: Any) -> LinearClassifier:
         """Fit the discriminants.
@@ -314,7 +329,7 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
         X = validate_data(
             self, _to_host(X), accept_sparse=False, reset=False, dtype=[np.float64, np.float32]
         )
-        device, dtype = torch.device(self.device), DTYPES[self.dtype]
+        device, dtype = _check_device(self.device), DTYPES[self.dtype]
         Xd = _as_tensor(X, device, dtype)
         W = torch.from_numpy(self.coef_).to(device=device, dtype=dtype)
         b = torch.from_numpy(self.intercept_).to(device=device, dtype=dtype)

@@ -106,18 +106,26 @@ class _Plan:
     def __init__(self, shape: torch.Size, geom: _Geometry, device: torch.device) -> None:
         b, c, h, w = shape
         self.geom, self.b, self.c, self.h, self.w = geom, b, c, h, w
-        t = self.t = _TILE_CPU if device.type == "cpu" else _TILE_DEVICE
+        cpu = device.type == "cpu"
+        t = _TILE_CPU if cpu else _TILE_DEVICE
+        while t < geom.span / 2 and t < 64:  # wide bands (stereo): wider strips, less halo
+            t *= 2
+        self.t = t
         self.p = t + geom.span  # pitch of a source strip
         self.n2 = (geom.gap + 1) * self.p  # columns of one product O_t
-        rows = h if device.type != "cpu" else max(1, _CHUNK_ELEMS // (c * self.p) - geom.gap)
+        # rows per chunk: the source strip (C · rows · P) and the padded gradient band of the
+        # backward ((rows + gap) · (W + span) · K) stay within a few chunk sizes
+        band_cap = max(_CHUNK_ELEMS, b * h * w * geom.k // 4) // ((w + geom.span) * geom.k)
+        rows = min(_CHUNK_ELEMS // (c * self.p), band_cap) - geom.gap
+        rows = h if not cpu else max(1, rows)
         n = math.ceil(h / min(h, rows))
         edges = [round(i * h / n) for i in range(n + 1)]
         self.rows_max = max(edges[j + 1] - edges[j] for j in range(n))
         self.chunks = [
             _Chunk(bi, x0, min(t, w - x0), edges[j], edges[j + 1])
             for bi in range(b)
-            for x0 in range(0, w, t)
             for j in range(n)
+            for x0 in range(0, w, t)
         ]
 
     def source(self, sbuf: Tensor, src: Tensor, ch: _Chunk, geom: _Geometry) -> Tensor:
@@ -200,88 +208,100 @@ def _forward(f1: Tensor, f2: Tensor, plan: _Plan, scale: float, flip: bool) -> T
     return out
 
 
-def _shifted_grad(
-    lbuf: Tensor, grad_img: Tensor, ch: _Chunk, geom: _Geometry, flip: bool, h: int, w: int
-) -> Tensor:
-    """``gᵀ`` for one chunk of the f2 grid: a (rows, tw, n_y, n_x) view of a padded copy.
+class _GradBand:
+    """One zero-padded, channels-last, scaled, offset-ordered copy of a band of the gradient.
 
-    ``gᵀ[y, x, i_y', i_x'] = g[(y, x) − δ_k, k]`` with ``k = K−1−k'`` — the gradient that pixel
-    ``(y, x)`` of ``f2`` receives through offset ``k``, in the order of the negated geometry —
-    and zero where ``(y, x) − δ_k`` is outside the image. ``lbuf`` receives the gradient rows
-    ``[ya − o_y − gap, yb − o_y)`` and columns ``[x0 − o_x − span, x0 + tw − o_x)`` of image
-    ``b`` (zero outside), offset-ordered; ``gᵀ`` is then one strided view of it.
+    For f1 rows ``[ya, yb)`` of image ``b`` it holds gradient rows
+    ``[ya − o_y − gap, yb − o_y)`` and columns ``[−o_x − span, W − o_x)`` (zero outside the
+    image), which covers what both input gradients need:
+
+    - ``direct(ch)``: ``g[y, x, i_y, i_x]``, the gradient at the chunk's own pixels (for ∂f1);
+    - ``shifted(ch)``: ``gᵀ[y, x, i_y', i_x'] = g[(y, x) − δ_k, k]`` with ``k = K−1−k'`` — the
+      gradient that pixel ``(y, x)`` of ``f2`` receives through offset ``k``, in the order of the
+      negated geometry, zero where ``(y, x) − δ_k`` is outside the image (for ∂f2). Both are
+      strided views.
     """
-    k, s = geom.k, geom.step
-    hr, tw = ch.yb - ch.ya, ch.tw
-    rows, cols = hr + geom.gap, tw + geom.span
-    local = lbuf[: rows * cols * k].view(rows, cols, k)
-    y_first, x_first = ch.ya - geom.oy0 - geom.gap, ch.x0 - geom.ox0 - geom.span
-    lo, hi = max(0, y_first), min(h, y_first + rows)
-    xl, xh = max(0, x_first), min(w, x_first + cols)
-    if hi - lo < rows or xh - xl < cols:
-        local.zero_()
-    if hi > lo and xh > xl:
-        src = grad_img[ch.b, lo:hi, xl:xh]
-        local[lo - y_first : hi - y_first, xl - x_first : xh - x_first].copy_(
-            src.flip(-1) if flip else src  # user channel j is offset K-1-j
+
+    def __init__(self, plan: _Plan, dtype: torch.dtype, device: torch.device) -> None:
+        g = plan.geom
+        self.geom, self.h, self.w = g, plan.h, plan.w
+        self.cols = plan.w + g.span
+        self.buf = torch.zeros(
+            (plan.rows_max + g.gap) * self.cols * g.k, dtype=dtype, device=device
         )
-    sy, sx = cols * k, k
-    # k = K-1-k' has i_y = n_y-1-i_y', i_x = n_x-1-i_x'; pixel (y, x) - δ_k is local row
-    # y + i_y' s and column x + i_x' s, channel K-1 - i_y' n_x - i_x'
-    return local.as_strided(
-        (hr, tw, geom.ndy, geom.ndx),
-        (sy, sx, s * sy - geom.ndx, s * sx - 1),
-        local.storage_offset() + k - 1,
-    )
+        self.key: tuple[int, int, int] | None = None
+        self.local = self.buf[:0]
+
+    def fill(self, grad_img: Tensor, ch: _Chunk, scale: float, flip: bool) -> None:
+        if self.key == (ch.b, ch.ya, ch.yb):
+            return
+        g, k = self.geom, self.geom.k
+        rows = ch.yb - ch.ya + g.gap
+        self.local = local = self.buf[: rows * self.cols * k].view(rows, self.cols, k)
+        y_first, x_first = ch.ya - g.oy0 - g.gap, -g.ox0 - g.span
+        lo, hi = max(0, y_first), min(self.h, y_first + rows)
+        if lo - y_first > 0 or hi - y_first < rows:
+            local.zero_()  # rows outside the image; the side columns are never written
+        if hi > lo:
+            src = grad_img[ch.b, lo:hi]
+            dst = local[lo - y_first : hi - y_first, -x_first : -x_first + self.w]
+            dst.copy_(src.flip(-1) if flip else src)  # user channel j is offset K-1-j
+            if scale != 1.0:
+                dst.mul_(scale)
+        self.key = (ch.b, ch.ya, ch.yb)
+
+    def direct(self, ch: _Chunk) -> Tensor:
+        g = self.geom
+        r0, c0 = g.oy0 + g.gap, ch.x0 + g.ox0 + g.span
+        view = self.local[r0 : r0 + ch.yb - ch.ya, c0 : c0 + ch.tw]
+        return view.unflatten(-1, (g.ndy, g.ndx))
+
+    def shifted(self, ch: _Chunk) -> Tensor:
+        g, k, s = self.geom, self.geom.k, self.geom.step
+        sy, sx = self.cols * k, k
+        # k = K-1-k' has i_y = n_y-1-i_y', i_x = n_x-1-i_x'; pixel (y, x) - δ_k is local row
+        # (y - ya) + i_y' s, column x + i_x' s, channel K-1 - i_y' n_x - i_x'
+        return self.local.as_strided(
+            (ch.yb - ch.ya, ch.tw, g.ndy, g.ndx),
+            (sy, sx, s * sy - g.ndx, s * sx - 1),
+            self.local.storage_offset() + ch.x0 * sx + k - 1,
+        )
 
 
-def _grad_input(
-    grad_img: Tensor,
-    src: Tensor,
-    plan: _Plan,
-    scale: float,
-    flip: bool,
-    shifted: bool,
-    like: Tensor,
-) -> Tensor:
-    """``∂[b, :, y, x] = scale · Σ_k g[b, y, x, k] · src[b, :, (y, x) + δ_k]`` per chunk.
+def _backward(
+    grad: Tensor, f1: Tensor, f2: Tensor, plan: _Plan, scale: float, flip: bool, need: list[bool]
+) -> tuple[Tensor | None, Tensor | None]:
+    """Both input gradients, chunk by chunk, from one padded gradient band at a time.
 
-    ``g`` is the output gradient itself (``shifted=False``, giving ∂f1 with ``src = f2``) or
-    its shifted form ``gᵀ`` (``shifted=True``, giving ∂f2 with ``src = f1`` in the negated
-    geometry ``plan.geom``).
+    ``∂f1[b, :, p] = Σ_k g[p, k] f2[p + δ_k]`` (band products with the f2 strips, as in
+    forward) and ``∂f2[b, :, q] = Σ_k' gᵀ[q, k'] f1[q + δ'_k']``: the same computation in the
+    negated geometry ``δ'`` with the shifted gradient and f1 strips.
     """
     geom, c = plan.geom, plan.c
-    cdtype = _cdtype(src.dtype)
-    buf = _scratch(plan, cdtype, src.device)
-    lbuf = (
-        torch.empty(
-            (plan.rows_max + geom.gap) * (plan.t + geom.span) * geom.k,
-            dtype=cdtype,
-            device=src.device,
-        )
-        if shifted
-        else None
-    )
-    user_geom = geom.negated() if shifted else geom
-    grad_in = torch.empty_like(like, memory_format=torch.contiguous_format)
+    cdtype, dev = _cdtype(f1.dtype), f1.device
+    neg_geom = geom.negated()
+    neg = _Plan(f1.shape, neg_geom, dev)  # same chunks: the chunking depends on gap and span
+    band = _GradBand(plan, cdtype, dev)
+    buf = _scratch(plan, cdtype, dev)
+    grad_img = grad.permute(0, 2, 3, 1)  # (B, H, W, K) view, any strides
+    jobs = []
+    if need[0]:
+        jobs.append((torch.empty_like(f1, memory_format=torch.contiguous_format), f2, plan, False))
+    if need[1]:
+        jobs.append((torch.empty_like(f2, memory_format=torch.contiguous_format), f1, neg, True))
     for ch in plan.chunks:
+        band.fill(grad_img, ch, scale, flip)
         hr, tw = ch.yb - ch.ya, ch.tw
-        if lbuf is not None:
-            g = _shifted_grad(lbuf, grad_img, ch, user_geom, flip, plan.h, plan.w)
-        else:
-            g = grad_img[ch.b, ch.ya : ch.yb, ch.x0 : ch.x0 + tw]
-            g = g.flip(-1) if flip else g
-            g = g.unflatten(-1, (geom.ndy, geom.ndx))
-        gm = buf["o"][: hr * tw * plan.n2].view(hr, tw, plan.n2)
-        gm.zero_()
-        plan.band(gm, geom).copy_(g)
-        s = plan.source(buf["s"], src, ch, geom)
-        res = buf["a"][: hr * tw * c].view(hr, tw, c)
-        torch.bmm(gm, plan.windows(s, hr).transpose(1, 2), out=res)  # (rows, tw, C)
-        if scale != 1.0:
-            res.mul_(scale)
-        grad_in[ch.b, :, ch.ya : ch.yb, ch.x0 : ch.x0 + tw].copy_(res.permute(2, 0, 1))
-    return grad_in
+        for grad_in, src, pl, shifted in jobs:
+            gm = buf["o"][: hr * tw * pl.n2].view(hr, tw, pl.n2)
+            gm.zero_()
+            pl.band(gm, pl.geom).copy_(band.shifted(ch) if shifted else band.direct(ch))
+            s = pl.source(buf["s"], src, ch, pl.geom)
+            res = buf["a"][: hr * tw * c].view(hr, tw, c)
+            torch.bmm(gm, pl.windows(s, hr).transpose(1, 2), out=res)  # (rows, tw, C)
+            grad_in[ch.b, :, ch.ya : ch.yb, ch.x0 : ch.x0 + tw].copy_(res.permute(2, 0, 1))
+    out = [job[0] for job in jobs]
+    return (out.pop(0) if need[0] else None), (out.pop(0) if need[1] else None)
 
 
 class _Correlation(torch.autograd.Function):
@@ -296,14 +316,8 @@ class _Correlation(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad):  # type: ignore[override]
         f1, f2 = ctx.saved_tensors
-        plan, scale, flip = ctx.plan, ctx.scale, ctx.flip
-        grad_img = grad.permute(0, 2, 3, 1)  # (B, H, W, K) view, any strides
-        g1 = g2 = None
-        if ctx.needs_input_grad[0]:
-            g1 = _grad_input(grad_img, f2, plan, scale, flip, False, f1)
-        if ctx.needs_input_grad[1]:
-            neg = _Plan(f1.shape, plan.geom.negated(), f1.device)
-            g2 = _grad_input(grad_img, f1, neg, scale, flip, True, f2)
+        need = list(ctx.needs_input_grad[:2])
+        g1, g2 = _backward(grad, f1, f2, ctx.plan, ctx.scale, ctx.flip, need)
         return g1, g2, None, None, None
 
 
