@@ -10,9 +10,10 @@ Models (batch 64, SGD with momentum, cross-entropy, 1 thread):
 Configurations: ``every=1`` and ``every=10`` with activations off (the issue's targets: at most
 1.10× and 1.03×), and, for information, ``every=1`` with update ratios (``watch_optimizer``) and
 ``every=1``/``every=10`` with activation statistics on. Each configuration runs ``--steps``
-steps per round from the same initial weights; every round runs all configurations (in
-alternating order), the first round is a warm-up, and the reported ratio is the median over the
-rounds of CPU time with ÷ CPU time without in the same round (``time.process_time``, because the
+steps per round from the same initial weights; every round runs all configurations interleaved
+in chunks of 25 steps (alternating the order, so they share the machine's load), the first round
+is a warm-up, and the reported ratio is the median over the rounds of CPU time with ÷ CPU time
+without in the same round (``time.process_time``, because the
 machine is shared). Noise between two identical runs is a few per cent here, so the table also
 gives the CPU time spent inside ``record()`` itself and the ratio it implies
 (1 + record time / step time), which is exact for the configurations whose only work is
@@ -66,37 +67,44 @@ def _configs() -> dict[str, Callable[[nn.Module, torch.optim.Optimizer], Gradien
     }
 
 
-def _run(model: nn.Module, build, data, steps: int) -> tuple[float, float]:
-    """CPU seconds for ``steps`` training steps of a copy of ``model``, and those in record()."""
-    model = copy.deepcopy(model)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    monitor = build(model, opt)
-    loss_fn = nn.CrossEntropyLoss()
-    xs, ys = data
-    clock = time.process_time
-    own = 0.0
-    start = clock()
-    for i in range(steps):
-        x, y = xs[i % len(xs)], ys[i % len(ys)]
-        opt.zero_grad(set_to_none=True)
-        loss_fn(model(x), y).backward()
-        if monitor is not None:
-            t0 = clock()
-            monitor.record()
-            own += clock() - t0
-        opt.step()
-    elapsed = clock() - start
-    if monitor is not None:
-        monitor.detach()
-    return elapsed, own
+class _Runner:
+    """One configuration's training state: a copy of the model, its optimiser and monitor."""
+
+    def __init__(self, model: nn.Module, build, data) -> None:
+        self.model = copy.deepcopy(model)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
+        self.monitor = build(self.model, self.opt)
+        self.loss_fn = nn.CrossEntropyLoss()
+        self.xs, self.ys = data
+        self.i = 0
+
+    def run(self, steps: int) -> tuple[float, float]:
+        """CPU seconds for ``steps`` training steps, and the part spent in record()."""
+        model, opt, monitor, loss_fn = self.model, self.opt, self.monitor, self.loss_fn
+        clock = time.process_time
+        own = 0.0
+        start = clock()
+        for _ in range(steps):
+            x, y = self.xs[self.i % len(self.xs)], self.ys[self.i % len(self.ys)]
+            self.i += 1
+            opt.zero_grad(set_to_none=True)
+            loss_fn(model(x), y).backward()
+            if monitor is not None:
+                t0 = clock()
+                monitor.record()
+                own += clock() - t0
+            opt.step()
+        return clock() - start, own
 
 
-def bench_model(name: str, model: nn.Module, shape: tuple[int, ...], steps: int, rounds: int):
-    """Rows (configuration, ms/step, median paired ratio, min ratio, max ratio, record() µs/step).
+def bench_model(
+    name: str, model: nn.Module, shape: tuple[int, ...], steps: int, rounds: int, chunk: int
+):
+    """Rows (configuration, ms/step, median ratio, min ratio, max ratio, record() µs/step).
 
-    Each round runs every configuration once (alternating the order); a configuration's ratio
-    in a round is its CPU time over the baseline's in the same round, and the median over the
-    rounds is reported. Round 0 is a warm-up.
+    Every round runs ``steps`` steps of every configuration, interleaved in chunks of ``chunk``
+    steps (alternating the order), so that all configurations share the machine's load; a
+    configuration's ratio in a round is its CPU time over the baseline's. Round 0 is a warm-up.
     """
     gen = torch.Generator().manual_seed(0)
     xs = [torch.randn(BATCH, *shape, generator=gen) for _ in range(16)]
@@ -105,12 +113,21 @@ def bench_model(name: str, model: nn.Module, shape: tuple[int, ...], steps: int,
     times: dict[str, list[float]] = {k: [] for k in configs}
     owns: dict[str, list[float]] = {k: [] for k in configs}
     for r in range(rounds + 1):
-        order = list(configs) if r % 2 == 0 else list(reversed(configs))
-        for key in order:
-            total, own = _run(model, configs[key], (xs, ys), steps)
-            if r > 0:
-                times[key].append(total)
-                owns[key].append(own)
+        runners = {k: _Runner(model, build, (xs, ys)) for k, build in configs.items()}
+        total = dict.fromkeys(configs, 0.0)
+        own = dict.fromkeys(configs, 0.0)
+        for c in range(0, steps, chunk):
+            order = list(configs) if (c // chunk) % 2 == 0 else list(reversed(configs))
+            for key in order:
+                t, o = runners[key].run(min(chunk, steps - c))
+                total[key] += t
+                own[key] += o
+        for key, runner in runners.items():
+            if runner.monitor is not None:
+                runner.monitor.detach()
+            if r > 0:  # round 0 warms up
+                times[key].append(total[key])
+                owns[key].append(own[key])
     base = times["without monitor"]
     rows = []
     for key, values in times.items():
@@ -149,6 +166,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--chunk", type=int, default=25, help="steps per interleaved chunk")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -159,7 +177,7 @@ def main() -> None:
         ("small CNN 1×8×8 (16, 32 channels)", cnn(1, 10, 8, channels=(16, 32)), (1, 8, 8)),
     ]
     for title, model, shape in models:
-        name, rows = bench_model(title, model, shape, args.steps, args.rounds)
+        name, rows = bench_model(title, model, shape, args.steps, args.rounds, args.chunk)
         table = Table(title=f"{name}: {args.steps} steps × {args.rounds} rounds, batch {BATCH}")
         for column in (
             "configuration",

@@ -18,24 +18,30 @@ from nndl.generative import (
 )
 
 
+def _logistic_cdf(edge: float, mu: float, s: float) -> float:
+    return 1.0 / (1.0 + math.exp(-(edge - mu) / s))
+
+
+def _logistic_sf(edge: float, mu: float, s: float) -> float:
+    """1 − cdf, without cancellation above the mean."""
+    return 1.0 / (1.0 + math.exp((edge - mu) / s))
+
+
 def _reference_discretized_logistic(x, mean, log_scale, levels):
     """Slow, obviously correct: L · (F(upper edge) − F(lower edge)), end bins open."""
     out = torch.empty_like(mean)
     for idx in range(mean.numel()):
-        xi, mu, s = float(x.flatten()[idx]), float(mean.flatten()[idx]), math.exp(log_scale.flatten()[idx])
+        xi, mu = float(x.flatten()[idx]), float(mean.flatten()[idx])
+        s = math.exp(float(log_scale.flatten()[idx]))
         b = min(math.floor(xi * levels), levels - 1)
-
-        def cdf(edge: float) -> float:
-            return 1.0 / (1.0 + math.exp(-(edge - mu) / s))
-
-        def sf(edge: float) -> float:  # 1 − cdf, without cancellation above the mean
-            return 1.0 / (1.0 + math.exp((edge - mu) / s))
-
         lo_edge, hi_edge = b / levels, (b + 1) / levels
+        first, last = b == 0, b == levels - 1
         if lo_edge > mu:  # the bin lies above the mean: difference of survival functions
-            mass = (1.0 if b == 0 else sf(lo_edge)) - (0.0 if b == levels - 1 else sf(hi_edge))
+            upper = 0.0 if last else _logistic_sf(hi_edge, mu, s)
+            mass = (1.0 if first else _logistic_sf(lo_edge, mu, s)) - upper
         else:
-            mass = (1.0 if b == levels - 1 else cdf(hi_edge)) - (0.0 if b == 0 else cdf(lo_edge))
+            lower = 0.0 if first else _logistic_cdf(lo_edge, mu, s)
+            mass = (1.0 if last else _logistic_cdf(hi_edge, mu, s)) - lower
         out.view(-1)[idx] = math.log(levels * mass)
     return out
 

@@ -40,8 +40,9 @@ def test_argmax_logistic_is_sklearns_multinomial_logistic_regression(iris):
     ours = LinearClassifier(alpha=1 / len(X), tol=1e-10, max_iter=10_000).fit(X, y)
     ref = _lr().fit(X, y)
     # softmax discriminants are defined up to a common shift: compare centred coefficients
-    np.testing.assert_allclose(ours.coef_ - ours.coef_.mean(0), ref.coef_ - ref.coef_.mean(0),
-                               atol=2e-4)
+    np.testing.assert_allclose(
+        ours.coef_ - ours.coef_.mean(0), ref.coef_ - ref.coef_.mean(0), atol=2e-4
+    )
     np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-5)
 
 
@@ -70,8 +71,9 @@ def test_ovo_discriminant_is_the_pairs_own_logistic_regression(iris):
 def test_squared_loss_is_ridge_closed_form(iris, strategy):
     X, y = iris
     a = 3.0  # RidgeClassifier: sum (t - f)^2 + a |w|^2  <=>  ours with alpha = 2a/N
-    ours = LinearClassifier("squared", strategy, alpha=2 * a / len(X), tol=1e-12,
-                            max_iter=10_000).fit(X, y)
+    ours = LinearClassifier(
+        "squared", strategy, alpha=2 * a / len(X), tol=1e-12, max_iter=10_000
+    ).fit(X, y)
     ref = RidgeClassifier(alpha=a).fit(X, y)
     np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-6)
     np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=1e-6)
@@ -108,10 +110,12 @@ def test_hinge_objective_is_no_worse_than_liblinear(cancer):
 def test_crammer_singer_objective_is_no_worse_than_liblinear(iris):
     X, y = iris
     C, n = 1.0, len(X)
-    ours = LinearClassifier("hinge", "argmax", alpha=1 / (C * n), fit_intercept=False,
-                            max_iter=5000).fit(X, y)
-    ref = LinearSVC(multi_class="crammer_singer", C=C, fit_intercept=False, tol=1e-8,
-                    max_iter=200_000).fit(X, y)
+    ours = LinearClassifier(
+        "hinge", "argmax", alpha=1 / (C * n), fit_intercept=False, max_iter=5000
+    ).fit(X, y)
+    ref = LinearSVC(
+        multi_class="crammer_singer", C=C, fit_intercept=False, tol=1e-8, max_iter=200_000
+    ).fit(X, y)
     j_ours = _crammer_singer_objective(ours.coef_, X, y, 1 / (C * n))
     j_ref = _crammer_singer_objective(ref.coef_, X, y, 1 / (C * n))
     assert j_ours <= j_ref + 1e-3 * np.log(3) * 2, (j_ours, j_ref)
@@ -120,13 +124,22 @@ def test_crammer_singer_objective_is_no_worse_than_liblinear(iris):
 def test_sgd_reaches_the_lbfgs_solution(iris):
     X, y = iris
     exact = LinearClassifier(alpha=0.05, tol=1e-10, max_iter=10_000).fit(X, y)
-    sgd = LinearClassifier(alpha=0.05, solver="sgd", learning_rate=0.05, batch_size=16,
-                           max_iter=300, tol=0.0, n_iter_no_change=300, random_state=0)
+    sgd = LinearClassifier(
+        alpha=0.05,
+        solver="sgd",
+        learning_rate=0.1,
+        batch_size=16,
+        max_iter=100,
+        tol=0.0,
+        n_iter_no_change=100,
+        random_state=0,
+    )
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # runs all 300 epochs on purpose
+        warnings.simplefilter("ignore", ConvergenceWarning)  # runs all 100 epochs on purpose
         sgd.fit(X, y)
-    np.testing.assert_allclose(sgd.coef_ - sgd.coef_.mean(0), exact.coef_ - exact.coef_.mean(0),
-                               atol=0.05)
+    np.testing.assert_allclose(
+        sgd.coef_ - sgd.coef_.mean(0), exact.coef_ - exact.coef_.mean(0), atol=0.05
+    )
     assert np.mean(sgd.predict(X) == exact.predict(X)) >= 0.98
 
 
@@ -193,8 +206,13 @@ def test_ovr_predicts_the_largest_discriminant_even_where_no_class_claims_the_po
 
 @pytest.mark.parametrize(
     ("loss", "strategy", "has_proba"),
-    [("logistic", "argmax", True), ("logistic", "ovr", True), ("logistic", "ovo", False),
-     ("hinge", "argmax", False), ("squared", "ovr", False)],
+    [
+        ("logistic", "argmax", True),
+        ("logistic", "ovr", True),
+        ("logistic", "ovo", False),
+        ("hinge", "argmax", False),
+        ("squared", "ovr", False),
+    ],
 )
 def test_predict_proba_only_where_the_loss_gives_probabilities(iris, loss, strategy, has_proba):
     X, y = iris
@@ -223,7 +241,9 @@ def test_works_in_pipeline_and_grid_search(iris):
 def test_accepts_torch_tensors_and_float32(iris):
     X, y = iris
     ref = LinearClassifier(alpha=1e-2).fit(X, y)
-    clf = LinearClassifier(alpha=1e-2, dtype="float32").fit(torch.from_numpy(X), torch.from_numpy(y))
+    clf = LinearClassifier(alpha=1e-2, dtype="float32").fit(
+        torch.from_numpy(X), torch.from_numpy(y)
+    )
     assert clf.coef_.dtype == np.float32
     np.testing.assert_allclose(clf.coef_, ref.coef_, atol=1e-3)
     np.testing.assert_array_equal(clf.predict(torch.from_numpy(X)), ref.predict(X))

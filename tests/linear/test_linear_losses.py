@@ -147,7 +147,10 @@ def test_minibatch_objective_is_unbiased():
     y = torch.randint(0, 3, (n,), generator=gen)
     K, targets, weights, _ = build_targets("ovo", y, 3)
     obj = Objective(X.T.contiguous(), "squared", 0.0, targets, weights, K)
-    W, b = torch.randn(K, d, generator=gen, dtype=torch.float64), torch.zeros(K, dtype=torch.float64)
+    W, b = (
+        torch.randn(K, d, generator=gen, dtype=torch.float64),
+        torch.zeros(K, dtype=torch.float64),
+    )
     full = obj.value_and_grad(W, b)[0]
     # averaging the rescaled value over the 4 disjoint batches of 10 gives the full value
     parts = [obj.value_and_grad(W, b, slice(i, i + 10))[0] for i in range(0, n, 10)]

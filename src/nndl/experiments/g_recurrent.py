@@ -193,7 +193,7 @@ def _train(
             "eval_size": 100,
             "grad_batch": 16,
         },
-        "quick": {"lengths": (50,), "max_steps": 1000},
+        "quick": {"lengths": (50,), "max_steps": 1000, "eval_size": 500},
         "full": {},
     },
 )

@@ -160,7 +160,11 @@ def _overflow_run(
     batch_size: int,
     gen: torch.Generator,
 ) -> dict[str, Any]:
-    """Plain SGD with a monitor on every step until the loss stops being finite; diagnose."""
+    """Plain SGD with a monitor on every step until the loss stops being finite; diagnose.
+
+    A hand-written loop rather than the Trainer: the Trainer stops before the backward pass of
+    a non-finite loss, and here the non-finite gradients are what the monitor must see.
+    """
     monitor = GradientMonitor(model, every=1, activations=True)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     losses: list[float] = []
@@ -267,7 +271,7 @@ def run_g4(cfg: G4Config, ctx: Context) -> Result:
     )
     relu_run = runs["relu, large"]
     overflow = (
-        f"overflowed to NaN/Inf at step {relu_run['steps']}"
+        f"overflowed to NaN/Inf after {relu_run['steps'] - 1} SGD updates"
         if relu_run["nonfinite_loss"]
         else "stayed finite"
     )
@@ -1063,7 +1067,7 @@ def train_stacked(
             "n_images": 100,
             "steps": 5,
         },
-        "quick": {"seeds": 2, "n_images": 300},
+        "quick": {"seeds": 2, "n_images": 300, "steps": 120},
         "full": {"depths": (2, 4, 6, 8, 12, 16, 24), "seeds": 10, "steps": 500},
     },
 )

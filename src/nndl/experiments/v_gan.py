@@ -38,15 +38,19 @@ import numpy as np
 import torch
 
 from nndl.data import load_digits_split
-from nndl.generative import VAE, GaussianMixtureEM, train_vae
-from nndl.generative.gan import GAN, image_grid, train_gan
-from nndl.generative.quality import (
+from nndl.generative import (
+    GAN,
+    VAE,
+    GaussianMixtureEM,
     SampleQuality,
     evaluate_samples,
     features,
     frechet_distance_from_features,
+    image_grid,
     real_floor,
     train_feature_classifier,
+    train_gan,
+    train_vae,
 )
 from nndl.train import accuracy
 

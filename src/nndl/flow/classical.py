@@ -4,20 +4,26 @@ r"""Coarse-to-fine optical flow without training: pyramid, warping, cost volume,
 
 1. **Image pyramid.** Each level is the previous one blurred and halved
    (:func:`image_pyramid`), down to about 16 pixels on the short side.
-2. **Features per level.** Every pixel's ``p × p`` patch, minus its mean (:func:`patch_features`);
-   with ``normalize="l2"`` the cost volume of two such features is the zero-mean normalised
-   cross-correlation (ZNCC) of the patches, the cosine similarity of claim C2.
+2. **Features per level.** Every pixel's ``p × p`` patch (of the level blurred by
+   ``presmooth``), minus its mean and scaled to unit length (:func:`patch_features`), so the
+   cost volume of two such features is the zero-mean normalised cross-correlation (ZNCC) of the
+   patches, the cosine similarity of claim C2.
 3. **Warping.** From the second level on, the coarser flow is upsampled (×2 in size and value) and
    the second image is backward-warped by it (:func:`nndl.ops.warp`), so the search only has to
    find the residual motion.
 4. **Local cost volume** over displacements ``[−d, d]²`` (:func:`nndl.ops.cost_volume`),
-   averaged over an ``a × a`` window (aggregation: a local smoothness assumption).
+   averaged over an ``a × a`` window (aggregation: a local smoothness assumption), minus a small
+   penalty growing with the displacement (regularisation: ties keep the upsampled flow).
 5. **Winner-take-all** over the ``(2d+1)²`` channels with a **sub-pixel** parabola fit along
    ``x`` and ``y`` through the neighbours of the peak.
 6. **Regularisation and refinement.** A median filter removes isolated wrong matches; a few
    Lucas–Kanade steps (the warped image's gradients solve the linearised brightness-constancy
    equations in a Gaussian window, with a small ridge so that flat regions keep their flow) pull
    the estimate to sub-pixel precision; then a final median filter.
+7. **Filling in.** Where the window cannot pin the flow down (flat regions, straight edges,
+   matches outside the second image; :func:`structure_confidence`), the flow is replaced by the
+   confidence-weighted average of its surroundings (:func:`fill_uncertain`), so the next finer
+   level starts from the motion of the textured pixels around.
 
 Each level can therefore correct the coarser level by up to ``d`` pixels of its own, i.e.
 ``d · 2^l`` pixels of the finest level; the total range is about ``d (2^L − 1)``.
@@ -252,7 +258,11 @@ def estimate_flow(
             pixels on the short side.
         max_displacement: ``d``, the search radius of the cost volume at every level (>= 1).
         patch_size: side of the ZNCC patches (odd or even, >= 1).
+        noise: intensity noise level of :func:`patch_features`; patches with less contrast
+            than this score near 0 everywhere instead of matching noise.
         aggregation: side of the box window the cost volume is averaged over (1 = none).
+        displacement_penalty: subtracted from the score of the largest residual displacement
+            (quadratically less for smaller ones), so ties keep the upsampled flow.
         refine_iterations: Lucas–Kanade steps per level (0 = none).
         lk_sigma: Gaussian window of the Lucas–Kanade sums, in pixels.
         lk_ridge: the Lucas–Kanade ridge (>= 0) that keeps the flow in textureless windows.

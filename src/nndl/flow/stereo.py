@@ -67,6 +67,16 @@ class DisparityEstimate(NamedTuple):
     valid: Tensor
 
 
+def _check_window(window: tuple[int, int]) -> tuple[int, int]:
+    if not isinstance(window, tuple | list) or len(window) != 2:
+        raise ValidationError(f"census window must be (height, width), got {window!r}")
+    for v, n in zip(window, ("window height", "window width"), strict=True):
+        check_int(v, name=n, low=1)
+        if v % 2 == 0:
+            raise ValidationError(f"{n} must be odd, got {v}")
+    return int(window[0]), int(window[1])
+
+
 def census_transform(image: Tensor, window: tuple[int, int] = (9, 7)) -> Tensor:
     """Census codes as ±1 features: +1 where a neighbour is darker than the centre pixel.
 
@@ -79,11 +89,7 @@ def census_transform(image: Tensor, window: tuple[int, int] = (9, 7)) -> Tensor:
         Hamming distance is ``(h·w − 1 − a·b) / 2``.
     """
     check_shape(image, "B 1 H W", name="image")
-    h, w = window
-    for v, n in ((h, "window height"), (w, "window width")):
-        check_int(v, name=n, low=1)
-        if v % 2 == 0:
-            raise ValidationError(f"{n} must be odd, got {v}")
+    h, w = _check_window(window)
     b, _, rows, cols = image.shape
     padded = F.pad(image, (w // 2, w // 2, h // 2, h // 2), mode="replicate")
     patches = F.unfold(padded, (h, w)).view(b, h * w, rows, cols)
@@ -273,7 +279,7 @@ def estimate_disparity(
     check_int(median_size, name="median_size", low=1)
     check_int(speckle_size, name="speckle_size", low=0)
     check_in_range(speckle_range, name="speckle_range", low=0.0)
-    census_transform(a[:1, :1, :1, :1], census_window)
+    _check_window(census_window)
     with torch.no_grad():
         a_codes = census_transform(to_gray(a), census_window)
         b_codes = census_transform(to_gray(b), census_window)

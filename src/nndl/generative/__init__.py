@@ -4,8 +4,21 @@
 - :class:`VAE`, :func:`train_vae` — encoder q(z|x), decoder p(x|z), prior N(0, I); ELBO,
   importance-weighted log-likelihood, two-step sampling (V1–V3).
 - :mod:`~nndl.generative.likelihoods` — Bernoulli, discretised logistic and Gaussian decoders.
+- :class:`GAN`, :func:`train_gan` — generator g(z) and discriminator, non-saturating loss (V4).
+- :mod:`~nndl.generative.quality` — Fréchet distance, precision/recall of distributions and
+  class histograms on features of a digits classifier.
 """
 
+from .gan import (
+    GAN,
+    GAN_ARCHS,
+    GANRun,
+    discriminator_loss,
+    generator_loss,
+    image_grid,
+    save_image_grid,
+    train_gan,
+)
 from .gmm import GaussianMixtureEM
 from .likelihoods import (
     LIKELIHOODS,
@@ -18,20 +31,54 @@ from .likelihoods import (
     gaussian_log_prob,
     make_likelihood,
 )
+from .quality import (
+    FeatureClassifier,
+    SampleQuality,
+    class_histogram,
+    evaluate_samples,
+    features,
+    frechet_distance,
+    frechet_distance_from_features,
+    gaussian_fit,
+    precision_recall,
+    real_floor,
+    total_variation,
+    train_feature_classifier,
+)
 from .vae import VAE, gaussian_kl, train_vae
 
 __all__ = [
+    "GAN",
+    "GAN_ARCHS",
     "LIKELIHOODS",
     "VAE",
     "Bernoulli",
     "DiscretizedLogistic",
+    "FeatureClassifier",
+    "GANRun",
     "Gaussian",
     "GaussianMixtureEM",
     "Likelihood",
+    "SampleQuality",
     "bernoulli_log_prob",
+    "class_histogram",
     "discretized_logistic_log_prob",
+    "discriminator_loss",
+    "evaluate_samples",
+    "features",
+    "frechet_distance",
+    "frechet_distance_from_features",
+    "gaussian_fit",
     "gaussian_kl",
     "gaussian_log_prob",
+    "generator_loss",
+    "image_grid",
     "make_likelihood",
+    "precision_recall",
+    "real_floor",
+    "save_image_grid",
+    "total_variation",
+    "train_feature_classifier",
+    "train_gan",
     "train_vae",
 ]

@@ -45,6 +45,22 @@ __all__ = [
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
+def _draw(
+    kind: str,
+    shape: tuple[int, ...] | torch.Size,
+    generator: torch.Generator | None,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> torch.Tensor:
+    """``torch.rand``/``torch.randn`` on ``generator``'s device, then moved to ``device``.
+
+    Lets a seeded CPU generator drive sampling for a model on another device.
+    """
+    source = generator.device if generator is not None else device
+    fn = torch.rand if kind == "rand" else torch.randn
+    return fn(tuple(shape), generator=generator, device=source, dtype=dtype).to(device)
+
+
 def bernoulli_log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     r"""Element-wise :math:`x \log\sigma(l) + (1 - x)\log\sigma(-l)` (x in [0, 1], broadcast)."""
     x, logits = torch.broadcast_tensors(x, logits)
@@ -175,7 +191,8 @@ class Bernoulli(Likelihood):
     def sample(
         self, params: tuple[torch.Tensor, ...], generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        return torch.bernoulli(torch.sigmoid(params[0]), generator=generator)
+        p = torch.sigmoid(params[0])
+        return (_draw("rand", p.shape, generator, p.device, p.dtype) < p).to(p.dtype)
 
     def mean(self, params: tuple[torch.Tensor, ...]) -> torch.Tensor:
         return torch.sigmoid(params[0])
@@ -203,7 +220,7 @@ class Gaussian(Likelihood):
         self, params: tuple[torch.Tensor, ...], generator: torch.Generator | None = None
     ) -> torch.Tensor:
         mean = params[0]
-        eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        eps = _draw("randn", mean.shape, generator, mean.device, mean.dtype)
         return mean + eps * self._log_scale(params[1]).exp()
 
     def mean(self, params: tuple[torch.Tensor, ...]) -> torch.Tensor:
@@ -269,11 +286,11 @@ class DiscretizedLogistic(Likelihood):
         self, params: tuple[torch.Tensor, ...], generator: torch.Generator | None = None
     ) -> torch.Tensor:
         mean, log_scale = params[0], self._log_scale(params[1])
-        u = torch.rand(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        u = _draw("rand", mean.shape, generator, mean.device, mean.dtype)
         u = u.clamp(1e-6, 1 - 1e-6)
         y = mean + log_scale.exp() * (torch.log(u) - torch.log1p(-u))  # a logistic draw
         b = self.bins(y)
-        v = torch.rand(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        v = _draw("rand", mean.shape, generator, mean.device, mean.dtype)
         return (b + v) / self.levels  # uniform inside the bin: a draw of the dequantised density
 
     def mean(self, params: tuple[torch.Tensor, ...]) -> torch.Tensor:

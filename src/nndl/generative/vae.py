@@ -53,9 +53,10 @@ from .._validation import (
     check_int,
     check_shape,
 )
-from ..nn import ACTIVATIONS, activation, mlp
+from ..nn import ACTIVATIONS, mlp
+from ..nn import activation as make_activation
 from ..train import Callback, CheckpointError, Trainer, load_checkpoint, save_checkpoint
-from .likelihoods import Likelihood, make_likelihood
+from .likelihoods import Likelihood, _draw, make_likelihood
 
 __all__ = ["MODEL_FILE", "VAE", "gaussian_kl", "train_vae"]
 
@@ -146,6 +147,9 @@ class VAE(nn.Module):
         self.latent_dim = check_int(latent_dim, name="latent_dim", low=1)
         self.arch = check_choice(arch, ("mlp", "conv"), name="arch")
         self.activation = check_choice(activation, VAE_ACTIVATIONS, name="activation")
+        for value, label in ((hidden, "hidden"), (channels, "channels")):
+            if isinstance(value, int | str):
+                raise DTypeError(f"{label} must be a sequence of ints, got {value!r}")
         self.hidden = tuple(check_int(h, name="hidden width", low=1) for h in hidden)
         self.channels = tuple(check_int(c, name="channels", low=1) for c in channels)
         if isinstance(likelihood, str) and likelihood == "discretized_logistic":
@@ -178,7 +182,7 @@ class VAE(nn.Module):
         flat = c2 * (h // 4) * (w // 4)
 
         def act() -> nn.Module:
-            return activation(self.activation)
+            return make_activation(self.activation)
 
         encoder = nn.Sequential(
             nn.Conv2d(c, c1, 3, padding=1),
@@ -312,9 +316,7 @@ class VAE(nn.Module):
         self, x: torch.Tensor, n_samples: int = 1, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         mean, log_var = self._encode(x)
-        eps = torch.randn(
-            (n_samples, *mean.shape), generator=generator, device=mean.device, dtype=mean.dtype
-        )
+        eps = _draw("randn", (n_samples, *mean.shape), generator, mean.device, mean.dtype)
         z = mean + torch.exp(0.5 * log_var) * eps  # reparameterisation: z = μ + σ ⊙ ε
         rec = self._log_px_z(x, z).mean(0)  # Monte Carlo estimate of E_q[log p(x | z)]
         kl = gaussian_kl(mean, log_var)  # closed form, Kingma & Welling 2014, appendix B
@@ -413,7 +415,7 @@ class VAE(nn.Module):
         log_w = []
         for start in range(0, k, chunk):
             n = min(chunk, k - start)
-            eps = torch.randn((n, *mean.shape), generator=generator, device=x.device, dtype=x.dtype)
+            eps = _draw("randn", (n, *mean.shape), generator, mean.device, mean.dtype)
             z = mean + std * eps
             log_w.append(
                 self._log_px_z(x, z)
@@ -433,7 +435,7 @@ class VAE(nn.Module):
         """
         check_int(n, name="n", low=1)
         device, dtype = self._device_dtype()
-        z = torch.randn(n, self.latent_dim, generator=generator, device=device, dtype=dtype)
+        z = _draw("randn", (n, self.latent_dim), generator, device, dtype)
         params = self._decode_params(z)
         return self.likelihood.mean(params) if mean else self.likelihood.sample(params, generator)
 

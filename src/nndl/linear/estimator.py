@@ -91,6 +91,11 @@ def _as_tensor(a: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch
     return torch.from_numpy(a).to(device=device, dtype=dtype)
 
 
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as the Python value it holds (``np.str_('a')`` → ``'a'``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _has_probabilities(estimator: LinearClassifier) -> bool:
     return estimator.loss == "logistic" and estimator.strategy != "ovo"
 
@@ -257,7 +262,7 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
         if len(classes) < 2:
             raise ValidationError(
                 f"{type(self).__name__} needs samples of at least 2 classes in the data, but "
-                f"the data contains only one class: {classes[0]!r}"
+                f"the data contains only one class: {_plain(classes[0])!r}"
             )
         n_classes = len(classes)
         y_t = torch.as_tensor(y_idx, dtype=torch.int64, device=device)

@@ -14,36 +14,37 @@ with ``f2`` zero outside the image. :func:`~nndl.ops.cost_volume` is ``o_y = o_x
 ``o_x = −(D−1), n_x = D`` with the channel order reversed.
 
 A loop over displacements (shift, multiply, sum over ``C``) is memory-bound: it streams
-``C·H·W`` values per displacement. This implementation spends its time in small matrix
-products on data that stays in cache:
+``C·H·W`` values per displacement, and autograd's backward of it costs 8–9× its forward. This
+implementation spends its time in small matrix products on data that stays in cache:
 
-1. **Strips and row tiles.** The image is cut into vertical strips ``T`` pixels wide. One row of
-   one strip of ``f1`` is a tile ``A_t ∈ R^{T×C}`` — a strided *view* of the input, no copy. The
-   ``f2`` pixels it can meet lie in the ``(n_y−1)s+1`` rows from ``y + o_y`` of a window
-   ``P = T + (n_x−1)s`` pixels wide. Copied once per strip into a channels-first buffer of pitch
-   ``P`` (zero outside the image), they form one matrix ``W_t ∈ R^{C × ((n_y−1)s+1)P}`` with
-   uniform strides; consecutive rows' matrices overlap, so all of them are one strided view.
-2. **One batched product per strip.** ``O_t = A_t W_t`` holds every displacement of the tile on
-   a band, ``out[t, j, i_y, i_x] = O_t[j, i_y s P + j + i_x s]``, read with a strided view. The
-   product does ``((n_y−1)s+1)(T+(n_x−1)s) / (n_y n_x)`` times the minimal work (1.8× for
-   ``d = 4``, ``T = 8``) at BLAS speed.
+1. **Strips and row tiles.** The image is cut into vertical strips ``T`` pixels wide; one row of
+   one strip of ``f1`` is a tile ``A_t ∈ R^{T×C}``. The ``f2`` pixels it can meet lie in the
+   ``(n_y−1)s+1`` rows from ``y + o_y`` of a window ``P = T + (n_x−1)s`` pixels wide. The strips
+   of ``f2`` are copied channels-first with pitch ``P`` (zero outside the image) and stacked, so
+   that each tile's window is one matrix ``W_t ∈ R^{C × ((n_y−1)s+1)P}`` and all of them are a
+   single strided, overlapping *view* (the ``(n_y−1)s`` rows after each strip are junk tiles).
+2. **One batched product per chunk.** ``O_t = A_t W_t`` holds every displacement of the tile on
+   a band, ``out[t, j, i_y, i_x] = O_t[j, i_y s P + j + i_x s]``, read with another strided
+   view. The product does ``((n_y−1)s+1)(T+(n_x−1)s) / (n_y n_x)`` times the minimal work (1.8×
+   for ``d = 4, T = 8``) at BLAS speed, in one call for many strips.
 3. **Backward by the same products.** With ``G_t`` the output gradient scattered onto the same
-   band, ``∂f_1`` tile ``= G_t W_tᵀ ∈ R^{T×C}``. The gradient of ``f2`` is the same computation with the
+   band, ``∂f_1`` tile ``= G_t W_tᵀ``. The gradient of ``f2`` is the same computation with the
    roles swapped: ``∂f_2[q] = Σ_k g[q − δ_k, k] f_1[q − δ_k]`` is a correlation of ``f1`` at the
-   negated offsets with the shifted gradient ``gᵀ[q, K−1−k] = g[q − δ_k, k]``, and ``gᵀ`` is a
-   single strided view of the zero-padded gradient. No overlap-add, no atomics.
-4. **Memory.** The extra memory is the output, one zero-padded copy of the output gradient in
-   backward, and buffers for one strip (rows are split when a strip exceeds
-   ``_CHUNK_ELEMS``) — never ``(2d+1)² · C · H · W``.
+   negated offsets with the shifted gradient ``gᵀ[q, K−1−k] = g[q − δ_k, k]``, which is one
+   strided view of a zero-padded, channels-last copy of the gradient. No overlap-add, no atomics.
+4. **Chunks.** Strips are processed a few at a time (the rows of a strip are split when one
+   strip is large) so that the buffers stay at a fraction of the inputs plus output: the extra
+   memory is the output and a few chunk-sized buffers — never ``(2d+1)² · C · H · W``.
 
-float16/bfloat16 inputs are converted strip by strip into float32 buffers (float32
+float16/bfloat16 inputs are converted chunk by chunk into float32 buffers (float32
 accumulation); outputs and gradients come back in the input dtype. The same code runs on CUDA
-(batched cuBLAS products) with wider strips.
+(batched cuBLAS products) with wider strips and larger chunks.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -53,9 +54,11 @@ from torch.autograd.function import once_differentiable
 __all__ = ["correlate"]
 
 _HALF = (torch.float16, torch.bfloat16)
-#: most elements of one strip's source buffer (C · rows · P) before its rows are split
-_CHUNK_ELEMS = 1 << 18
-#: strip width T on CPU and on accelerators
+#: chunk buffers together stay below this fraction of the inputs + output (CPU)
+_MEMORY_FRACTION = 0.3
+#: smallest chunk (f1 pixels) on accelerators, where each launch costs more than memory
+_CHUNK_PX_DEVICE = 1 << 16
+#: narrowest strip T on CPU and on accelerators (wider for wide bands)
 _TILE_CPU = 8
 _TILE_DEVICE = 32
 
@@ -91,13 +94,17 @@ class _Geometry:
 
 @dataclass(frozen=True)
 class _Chunk:
-    """Image ``b``, strip columns ``[x0, x0 + tw)``, rows ``[ya, yb)``."""
+    """Image ``b``, strips ``[s0, s1)``, f1 rows ``[ya, yb)``."""
 
     b: int
-    x0: int
-    tw: int
+    s0: int
+    s1: int
     ya: int
     yb: int
+
+    @property
+    def rows(self) -> int:
+        return self.yb - self.ya
 
 
 class _Plan:
@@ -105,65 +112,94 @@ class _Plan:
 
     def __init__(self, shape: torch.Size, geom: _Geometry, device: torch.device) -> None:
         b, c, h, w = shape
-        self.geom, self.b, self.c, self.h, self.w = geom, b, c, h, w
+        g = self.geom = geom
+        self.b, self.c, self.h, self.w = b, c, h, w
         cpu = device.type == "cpu"
         t = _TILE_CPU if cpu else _TILE_DEVICE
-        while t < geom.span / 2 and t < 64:  # wide bands (stereo): wider strips, less halo
+        while t < g.span / 2 and t < 64:  # wide bands (stereo): wider strips, less halo
             t *= 2
         self.t = t
-        self.p = t + geom.span  # pitch of a source strip
-        self.n2 = (geom.gap + 1) * self.p  # columns of one product O_t
-        # rows per chunk: the source strip (C · rows · P) and the padded gradient band of the
-        # backward ((rows + gap) · (W + span) · K) stay within a few chunk sizes
-        band_cap = max(_CHUNK_ELEMS, b * h * w * geom.k // 4) // ((w + geom.span) * geom.k)
-        rows = min(_CHUNK_ELEMS // (c * self.p), band_cap) - geom.gap
-        rows = h if not cpu else max(1, rows)
-        n = math.ceil(h / min(h, rows))
-        edges = [round(i * h / n) for i in range(n + 1)]
-        self.rows_max = max(edges[j + 1] - edges[j] for j in range(n))
+        self.p = t + g.span  # pitch of a source strip
+        self.n2 = (g.gap + 1) * self.p  # columns of one product O_t
+        self.ns = math.ceil(w / t)
+        # Chunk size: the buffers of one chunk cost about `per_px` elements per f1 pixel
+        # (gradient band, band matrices, source strips, their padded copy, result); keep them
+        # below _MEMORY_FRACTION of inputs + output, so that output, input gradients and
+        # buffers together stay within 1.5x inputs + output.
+        per_px = g.k + self.n2 + c * (2 + self.p / t)
+        total = b * h * w * (2 * c + g.k)
+        px = max(t, int(_MEMORY_FRACTION * total / per_px))
+        if not cpu:
+            px = max(px, _CHUNK_PX_DEVICE)
+        if px >= t * h:  # whole strips, several per chunk
+            rows, ng = h, max(1, min(self.ns, px // (t * h)))
+        else:  # one strip, split into row bands
+            rows, ng = max(1, px // t), 1
+        n_bands = math.ceil(h / rows)
+        edges = [round(i * h / n_bands) for i in range(n_bands + 1)]
+        self.r = max(edges[j + 1] - edges[j] for j in range(n_bands)) + g.gap  # rows per strip
+        self.ng = ng = math.ceil(self.ns / math.ceil(self.ns / ng))  # balanced groups
         self.chunks = [
-            _Chunk(bi, x0, min(t, w - x0), edges[j], edges[j + 1])
+            _Chunk(bi, s0, min(self.ns, s0 + ng), edges[j], edges[j + 1])
             for bi in range(b)
-            for j in range(n)
-            for x0 in range(0, w, t)
+            for j in range(n_bands)
+            for s0 in range(0, self.ns, ng)
         ]
 
-    def source(self, sbuf: Tensor, src: Tensor, ch: _Chunk, geom: _Geometry) -> Tensor:
-        """Fill ``sbuf`` with the strip of ``src`` that the chunk meets; return it as (C, R, P).
+    def strips(self, x: Tensor, dim: int, ch: _Chunk) -> Iterator[tuple[int, int, Tensor]]:
+        """Split ``dim`` of ``x`` (the chunk's image columns) into strips: ``(g0, g1, view)``.
 
-        Local row ``r``, column ``p`` hold ``src[b, :, ya + o_y + r, x0 + o_x + p]`` (zero
-        outside the image).
+        ``view`` has ``dim`` replaced by ``(g1 − g0, width)``: the full strips in one view, then
+        the last, partial strip (width ``< T``) if the chunk has it.
         """
-        c, p, hr = self.c, self.p, ch.yb - ch.ya
-        n_rows = hr + geom.gap
-        s = sbuf[: c * n_rows * p].view(c, n_rows, p)
-        y_first, x_first = ch.ya + geom.oy0, ch.x0 + geom.ox0
-        lo, hi = max(0, y_first), min(self.h, y_first + n_rows)
-        xl, xh = max(0, x_first), min(self.w, x_first + p)
-        r0, r1, p0, p1 = lo - y_first, hi - y_first, xl - x_first, xh - x_first
-        if r0 > 0:
-            s[:, :r0].zero_()
-        if r1 < n_rows:
-            s[:, r1:].zero_()
-        if p0 > 0:
-            s[:, r0:r1, :p0].zero_()
-        if p1 < p:
-            s[:, r0:r1, p1:].zero_()
-        if r1 > r0 and p1 > p0:
-            s[:, r0:r1, p0:p1].copy_(src[ch.b, :, lo:hi, xl:xh])
+        t, w = self.t, self.w
+        full = min(ch.s1, w // t) - ch.s0
+        if full > 0:
+            yield 0, full, x.narrow(dim, 0, full * t).unflatten(dim, (full, t))
+        if ch.s1 * t > w:
+            g0 = ch.s1 - 1 - ch.s0
+            yield g0, g0 + 1, x.narrow(dim, g0 * t, w - (ch.s1 - 1) * t).unsqueeze(dim)
+
+    def columns(self, ch: _Chunk) -> slice:
+        return slice(ch.s0 * self.t, min(self.w, ch.s1 * self.t))
+
+    def source(self, buf: dict[str, Tensor], src: Tensor, ch: _Chunk, geom: _Geometry) -> Tensor:
+        """Stacked, channels-first source strips of the chunk: (C, ng·R + gap, P).
+
+        Strip ``g`` holds ``src[b, :, ya + o_y + r, (s0 + g)T + o_x + p]`` at row ``g·R + r``,
+        column ``p`` (zero outside the image).
+        """
+        c, t, p, r = self.c, self.t, self.p, self.r
+        ng = ch.s1 - ch.s0
+        wf = ng * t + geom.span
+        fp = buf["fp"][: c * r * wf].view(c, r, wf)
+        y_first, x_first = ch.ya + geom.oy0, ch.s0 * t + geom.ox0
+        lo, hi = max(0, y_first), min(self.h, y_first + r)
+        xl, xh = max(0, x_first), min(self.w, x_first + wf)
+        if hi - lo < r or xh - xl < wf:
+            fp.zero_()
+        if hi > lo and xh > xl:
+            fp[:, lo - y_first : hi - y_first, xl - x_first : xh - x_first].copy_(
+                src[ch.b, :, lo:hi, xl:xh]
+            )
+        s = buf["s"][: c * (ng * r + geom.gap) * p].view(c, ng * r + geom.gap, p)
+        windows = fp.as_strided((c, ng, r, p), (r * wf, t, wf, 1), fp.storage_offset())
+        s[:, : ng * r].view(c, ng, r, p).copy_(windows)
         return s
 
-    def windows(self, s: Tensor, n_tiles: int) -> Tensor:
-        """``(n_tiles, C, (gap+1)·P)``: the overlapping matrices ``W_t`` of a (C, R, P) strip."""
-        c, r, p = s.shape
-        return s.as_strided((n_tiles, c, self.n2), (p, r * p, 1), s.storage_offset())
+    def windows(self, s: Tensor) -> Tensor:
+        """``(n, C, (gap+1)·P)``: the overlapping matrices ``W_t`` of stacked strips (a view)."""
+        c, rows, p = s.shape
+        n = rows - self.geom.gap
+        return s.as_strided((n, c, self.n2), (p, rows * p, 1), s.storage_offset())
 
-    def band(self, o: Tensor, geom: _Geometry) -> Tensor:
-        """``(rows, tw, n_y, n_x)`` view ``O_t[j, i_y s P + j + i_x s]`` of (rows, tw, N2)."""
-        rows, tw, n2 = o.shape
-        s = geom.step
+    def band(self, o: Tensor, ng: int) -> Tensor:
+        """``(ng, R, T, n_y, n_x)`` view ``O_t[j, i_y s P + j + i_x s]`` of (ng·R, T, N2)."""
+        t, n2, p, r, g = self.t, self.n2, self.p, self.r, self.geom
         return o.as_strided(
-            (rows, tw, geom.ndy, geom.ndx), (tw * n2, n2 + 1, s * self.p, s), o.storage_offset()
+            (ng, r, t, g.ndy, g.ndx),
+            (r * t * n2, t * n2, n2 + 1, g.step * p, g.step),
+            o.storage_offset(),
         )
 
 
@@ -171,20 +207,23 @@ def _cdtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in _HALF else dtype
 
 
-def _scratch(plan: _Plan, dtype: torch.dtype, device: torch.device) -> dict[str, Tensor]:
-    g, rows, t = plan.geom, plan.rows_max, plan.t
+def _scratch(plan: _Plan, dtype: torch.dtype, device: torch.device, grad: bool) -> dict:
+    g, c, t, r, ng = plan.geom, plan.c, plan.t, plan.r, plan.ng
     kw = {"dtype": dtype, "device": device}
-    return {
-        "s": torch.empty(plan.c * (rows + g.gap) * plan.p, **kw),
-        "o": torch.zeros(rows * t * plan.n2, **kw),
-        "a": torch.empty(rows * t * plan.c, **kw),
+    buf = {
+        "s": torch.empty(c * (ng * r + g.gap) * plan.p, **kw),
+        "fp": torch.empty(c * r * (ng * t + g.span), **kw),
+        "o": torch.zeros(ng * r * t * plan.n2, **kw),
+        "a": torch.empty(ng * r * t * c, **kw),
     }
+    if grad:  # the padded gradient band
+        buf["l"] = torch.zeros((r + g.gap) * (ng * t + g.span) * g.k, **kw)
+    return buf
 
 
 def _forward(f1: Tensor, f2: Tensor, plan: _Plan, scale: float, flip: bool) -> Tensor:
-    g, c = plan.geom, plan.c
-    cdtype = _cdtype(f1.dtype)
-    buf = _scratch(plan, cdtype, f1.device)
+    g, c, t, r = plan.geom, plan.c, plan.t, plan.r
+    buf = _scratch(plan, _cdtype(f1.dtype), f1.device, grad=False)
     out = torch.empty(
         (plan.b, g.k, plan.h, plan.w),
         dtype=f1.dtype,
@@ -193,96 +232,89 @@ def _forward(f1: Tensor, f2: Tensor, plan: _Plan, scale: float, flip: bool) -> T
     )
     out_img = out.permute(0, 2, 3, 1).unflatten(3, (g.ndy, g.ndx))  # (B, H, W, n_y, n_x) view
     for ch in plan.chunks:
-        hr, tw = ch.yb - ch.ya, ch.tw
-        s = plan.source(buf["s"], f2, ch, g)
+        ng, hr, cols = ch.s1 - ch.s0, ch.rows, plan.columns(ch)
+        a = buf["a"][: ng * r * c * t].view(ng, r, c, t)  # A_t stored transposed: (C, T)
+        for g0, g1, v in plan.strips(f1[ch.b, :, ch.ya : ch.yb, cols], 2, ch):
+            a[g0:g1, :hr, :, : v.shape[-1]].copy_(v.permute(2, 1, 0, 3))
         if scale != 1.0:
-            s.mul_(scale)
-        a = f1[ch.b, :, ch.ya : ch.yb, ch.x0 : ch.x0 + tw].permute(1, 2, 0)  # (rows, tw, C)
-        if a.dtype != cdtype:
-            a = buf["a"][: hr * tw * c].view(hr, tw, c).copy_(a)
-        o = buf["o"][: hr * tw * plan.n2].view(hr, tw, plan.n2)
-        torch.bmm(a, plan.windows(s, hr), out=o)
-        band = plan.band(o, g)
-        dst = out_img[ch.b, ch.ya : ch.yb, ch.x0 : ch.x0 + tw]
-        dst.copy_(band.flip(-1) if flip else band)
+            a.mul_(scale)
+        s = plan.source(buf, f2, ch, g)
+        o = buf["o"][: ng * r * t * plan.n2].view(ng * r, t, plan.n2)
+        torch.bmm(a.view(ng * r, c, t).transpose(1, 2), plan.windows(s), out=o)
+        band = plan.band(o, ng)
+        for g0, g1, v in plan.strips(out_img[ch.b, ch.ya : ch.yb, cols], 1, ch):
+            src = band[g0:g1, :hr, : v.shape[2]].transpose(0, 1)
+            v.copy_(src.flip(-1) if flip else src)
     return out
 
 
 class _GradBand:
-    """One zero-padded, channels-last, scaled, offset-ordered copy of a band of the gradient.
+    """A zero-padded, channels-last, scaled, offset-ordered copy of the gradient for a chunk.
 
-    For f1 rows ``[ya, yb)`` of image ``b`` it holds gradient rows
-    ``[ya − o_y − gap, yb − o_y)`` and columns ``[−o_x − span, W − o_x)`` (zero outside the
-    image), which covers what both input gradients need:
+    For the chunk's f1 rows ``[ya, yb)`` and columns ``[s0·T, s1·T)`` it holds gradient rows
+    ``[ya − o_y − gap, yb − o_y)`` and columns ``[s0·T − o_x − span, s1·T − o_x)`` (zero
+    outside the image), which covers what both input gradients need:
 
-    - ``direct(ch)``: ``g[y, x, i_y, i_x]``, the gradient at the chunk's own pixels (for ∂f1);
-    - ``shifted(ch)``: ``gᵀ[y, x, i_y', i_x'] = g[(y, x) − δ_k, k]`` with ``k = K−1−k'`` — the
+    - ``direct()``: ``g[y, x, i_y, i_x]`` at the chunk's own pixels (for ∂f1);
+    - ``shifted()``: ``gᵀ[y, x, i_y', i_x'] = g[(y, x) − δ_k, k]`` with ``k = K−1−k'`` — the
       gradient that pixel ``(y, x)`` of ``f2`` receives through offset ``k``, in the order of the
-      negated geometry, zero where ``(y, x) − δ_k`` is outside the image (for ∂f2). Both are
-      strided views.
+      negated geometry, zero where ``(y, x) − δ_k`` is outside the image (for ∂f2).
+
+    Both are ``(ng, rows, T, n_y, n_x)`` strided views.
     """
 
-    def __init__(self, plan: _Plan, dtype: torch.dtype, device: torch.device) -> None:
-        g = plan.geom
-        self.geom, self.h, self.w = g, plan.h, plan.w
-        self.cols = plan.w + g.span
-        self.buf = torch.zeros(
-            (plan.rows_max + g.gap) * self.cols * g.k, dtype=dtype, device=device
-        )
-        self.key: tuple[int, int, int] | None = None
-        self.local = self.buf[:0]
+    def __init__(self, plan: _Plan, buf: Tensor, grad_img: Tensor, ch: _Chunk) -> None:
+        g, t, k = plan.geom, plan.t, plan.geom.k
+        self.geom, self.t, self.ch = g, t, ch
+        rows, self.cols = ch.rows + g.gap, (ch.s1 - ch.s0) * t + g.span
+        self.local = local = buf[: rows * self.cols * k].view(rows, self.cols, k)
+        y_first = ch.ya - g.oy0 - g.gap
+        x_first = ch.s0 * t - g.ox0 - g.span
+        lo, hi = max(0, y_first), min(plan.h, y_first + rows)
+        xl, xh = max(0, x_first), min(plan.w, x_first + self.cols)
+        if hi - lo < rows or xh - xl < self.cols:
+            local.zero_()
+        self.src = grad_img[ch.b, lo:hi, xl:xh]
+        self.dst = local[lo - y_first : hi - y_first, xl - x_first : xh - x_first]
 
-    def fill(self, grad_img: Tensor, ch: _Chunk, scale: float, flip: bool) -> None:
-        if self.key == (ch.b, ch.ya, ch.yb):
-            return
-        g, k = self.geom, self.geom.k
-        rows = ch.yb - ch.ya + g.gap
-        self.local = local = self.buf[: rows * self.cols * k].view(rows, self.cols, k)
-        y_first, x_first = ch.ya - g.oy0 - g.gap, -g.ox0 - g.span
-        lo, hi = max(0, y_first), min(self.h, y_first + rows)
-        if lo - y_first > 0 or hi - y_first < rows:
-            local.zero_()  # rows outside the image; the side columns are never written
-        if hi > lo:
-            src = grad_img[ch.b, lo:hi]
-            dst = local[lo - y_first : hi - y_first, -x_first : -x_first + self.w]
-            dst.copy_(src.flip(-1) if flip else src)  # user channel j is offset K-1-j
+    def fill(self, scale: float, flip: bool) -> None:
+        if self.src.numel():
+            self.dst.copy_(self.src.flip(-1) if flip else self.src)  # user channel j = K-1-j
             if scale != 1.0:
-                dst.mul_(scale)
-        self.key = (ch.b, ch.ya, ch.yb)
+                self.dst.mul_(scale)
 
-    def direct(self, ch: _Chunk) -> Tensor:
-        g = self.geom
-        r0, c0 = g.oy0 + g.gap, ch.x0 + g.ox0 + g.span
-        view = self.local[r0 : r0 + ch.yb - ch.ya, c0 : c0 + ch.tw]
-        return view.unflatten(-1, (g.ndy, g.ndx))
-
-    def shifted(self, ch: _Chunk) -> Tensor:
-        g, k, s = self.geom, self.geom.k, self.geom.step
-        sy, sx = self.cols * k, k
-        # k = K-1-k' has i_y = n_y-1-i_y', i_x = n_x-1-i_x'; pixel (y, x) - δ_k is local row
-        # (y - ya) + i_y' s, column x + i_x' s, channel K-1 - i_y' n_x - i_x'
+    def _view(self, strides_y: int, strides_x: int, offset: int) -> Tensor:
+        g, ch, t = self.geom, self.ch, self.t
+        sy, sx = self.cols * g.k, g.k
         return self.local.as_strided(
-            (ch.yb - ch.ya, ch.tw, g.ndy, g.ndx),
-            (sy, sx, s * sy - g.ndx, s * sx - 1),
-            self.local.storage_offset() + ch.x0 * sx + k - 1,
+            (ch.s1 - ch.s0, ch.rows, t, g.ndy, g.ndx),
+            (t * sx, sy, sx, strides_y, strides_x),
+            self.local.storage_offset() + offset,
         )
+
+    def direct(self) -> Tensor:
+        g, sy, sx = self.geom, self.cols * self.geom.k, self.geom.k
+        return self._view(g.ndx, 1, (g.oy0 + g.gap) * sy + (g.ox0 + g.span) * sx)
+
+    def shifted(self) -> Tensor:
+        # k = K-1-k' has i_y = n_y-1-i_y', i_x = n_x-1-i_x'; pixel (y, x) - δ_k is local row
+        # (y - ya) + i_y' s, column (x - s0 T) + i_x' s, channel K-1 - i_y' n_x - i_x'
+        g, sy, sx = self.geom, self.cols * self.geom.k, self.geom.k
+        return self._view(g.step * sy - g.ndx, g.step * sx - 1, g.k - 1)
 
 
 def _backward(
     grad: Tensor, f1: Tensor, f2: Tensor, plan: _Plan, scale: float, flip: bool, need: list[bool]
 ) -> tuple[Tensor | None, Tensor | None]:
-    """Both input gradients, chunk by chunk, from one padded gradient band at a time.
+    """Both input gradients, chunk by chunk, from one padded gradient band per chunk.
 
     ``∂f1[b, :, p] = Σ_k g[p, k] f2[p + δ_k]`` (band products with the f2 strips, as in
     forward) and ``∂f2[b, :, q] = Σ_k' gᵀ[q, k'] f1[q + δ'_k']``: the same computation in the
     negated geometry ``δ'`` with the shifted gradient and f1 strips.
     """
-    geom, c = plan.geom, plan.c
-    cdtype, dev = _cdtype(f1.dtype), f1.device
-    neg_geom = geom.negated()
-    neg = _Plan(f1.shape, neg_geom, dev)  # same chunks: the chunking depends on gap and span
-    band = _GradBand(plan, cdtype, dev)
-    buf = _scratch(plan, cdtype, dev)
+    c, t, r = plan.c, plan.t, plan.r
+    neg = _Plan(f1.shape, plan.geom.negated(), f1.device)  # same strips and chunks
+    buf = _scratch(plan, _cdtype(f1.dtype), f1.device, grad=True)
     grad_img = grad.permute(0, 2, 3, 1)  # (B, H, W, K) view, any strides
     jobs = []
     if need[0]:
@@ -290,18 +322,22 @@ def _backward(
     if need[1]:
         jobs.append((torch.empty_like(f2, memory_format=torch.contiguous_format), f1, neg, True))
     for ch in plan.chunks:
-        band.fill(grad_img, ch, scale, flip)
-        hr, tw = ch.yb - ch.ya, ch.tw
+        ng, hr, cols = ch.s1 - ch.s0, ch.rows, plan.columns(ch)
+        band = _GradBand(plan, buf["l"], grad_img, ch)
+        band.fill(scale, flip)
+        # G_t: the band is at the same place in every chunk and the buffer starts zeroed, so
+        # it stays zero off the band (junk tiles may hold stale values; their rows are dropped)
+        gm = buf["o"][: ng * r * t * plan.n2].view(ng * r, t, plan.n2)
+        res = buf["a"][: ng * r * t * c].view(ng * r, t, c)
         for grad_in, src, pl, shifted in jobs:
-            gm = buf["o"][: hr * tw * pl.n2].view(hr, tw, pl.n2)
-            gm.zero_()
-            pl.band(gm, pl.geom).copy_(band.shifted(ch) if shifted else band.direct(ch))
-            s = pl.source(buf["s"], src, ch, pl.geom)
-            res = buf["a"][: hr * tw * c].view(hr, tw, c)
-            torch.bmm(gm, pl.windows(s, hr).transpose(1, 2), out=res)  # (rows, tw, C)
-            grad_in[ch.b, :, ch.ya : ch.yb, ch.x0 : ch.x0 + tw].copy_(res.permute(2, 0, 1))
-    out = [job[0] for job in jobs]
-    return (out.pop(0) if need[0] else None), (out.pop(0) if need[1] else None)
+            pl.band(gm, ng)[:, :hr].copy_(band.shifted() if shifted else band.direct())
+            s = pl.source(buf, src, ch, pl.geom)
+            torch.bmm(gm, pl.windows(s).transpose(1, 2), out=res)  # (ng·R, T, C)
+            tiles = res.view(ng, r, t, c)
+            for g0, g1, v in plan.strips(grad_in[ch.b, :, ch.ya : ch.yb, cols], 2, ch):
+                v.copy_(tiles[g0:g1, :hr, : v.shape[-1]].permute(3, 1, 0, 2))
+    grads = [job[0] for job in jobs]
+    return (grads.pop(0) if need[0] else None), (grads.pop(0) if need[1] else None)
 
 
 class _Correlation(torch.autograd.Function):
