@@ -14,17 +14,20 @@ __all__ = ["gaussian_blur", "gradients", "median_filter"]
 
 
 def gaussian_blur(img: Tensor, sigma: float) -> Tensor:
-    """Separable Gaussian blur of Tensor[B, C, H, W] (radius ⌈3σ⌉, reflected borders)."""
+    """Separable Gaussian blur of Tensor[B, C, H, W] (radius ⌈3σ⌉).
+
+    Borders are reflected, or replicated where the image is not wider than the radius.
+    """
     radius = max(1, math.ceil(3 * sigma))
     x = torch.arange(-radius, radius + 1, dtype=img.dtype, device=img.device)
     k = torch.exp(-(x * x) / (2 * sigma * sigma))
     k = k / k.sum()
     c = img.shape[1]
-    pad_h = min(radius, img.shape[-1] - 1)
-    pad_v = min(radius, img.shape[-2] - 1)
-    out = F.pad(img, (pad_h, pad_h, 0, 0), mode="reflect" if pad_h == radius else "replicate")
+    mode_h = "reflect" if radius < img.shape[-1] else "replicate"
+    mode_v = "reflect" if radius < img.shape[-2] else "replicate"
+    out = F.pad(img, (radius, radius, 0, 0), mode=mode_h)
     out = F.conv2d(out, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    out = F.pad(out, (0, 0, pad_v, pad_v), mode="reflect" if pad_v == radius else "replicate")
+    out = F.pad(out, (0, 0, radius, radius), mode=mode_v)
     return F.conv2d(out, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
