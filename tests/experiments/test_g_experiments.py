@@ -211,6 +211,8 @@ def test_far_near_ratio_skips_the_steps_next_to_the_readout():
     drop_then_flat = np.where(distance < 4, 10.0 ** -distance.astype(float), 1e-4)
     assert far_near_ratio(drop_then_flat) == pytest.approx(1.0)
     assert far_near_ratio(np.array([0.5, 1.0])) == 1.0  # T = 2: d0 = T - 1, nothing to compare
+    underflow = np.concatenate([np.zeros(46), [1e-3, 1e-2, 1e-1, 1.0]])
+    assert far_near_ratio(underflow) == 0.0  # zero at distance 49 and at distance 5: 0/0 → 0
 
 
 def _runs(rnn_mse, lstm_mse, rnn_ratio, lstm_ratio):

@@ -329,6 +329,21 @@ class C3FlowConfig:
         (-2.5, 1.75),
     )
     examples: int = 4
+    real_pair_downsample: int = 2
+
+
+def _motorcycle_as_flow(downsample: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The motorcycle pair as an optical-flow problem: flow (−d, 0), +inf where d is unknown."""
+    pair = load_stereo_motorcycle()
+    k = downsample
+    left, right, disp = pair.left, pair.right, pair.disparity
+    if k > 1:
+        left = F.avg_pool2d(left[None], k)[0]
+        right = F.avg_pool2d(right[None], k)[0]
+        disp = disp[k // 2 :: k, k // 2 :: k][: left.shape[1], : left.shape[2]] / k
+    flow = torch.stack([-disp, torch.zeros_like(disp)])
+    flow[:, ~torch.isfinite(disp)] = math.inf
+    return left, right, flow
 
 
 def _level_epe(levels: list[torch.Tensor], target: torch.Tensor) -> list[float]:
@@ -350,9 +365,10 @@ def _level_epe(levels: list[torch.Tensor], target: torch.Tensor) -> list[float]:
             "epochs": 1,
             "translations": ((1.25, -0.5),),
             "examples": 2,
+            "real_pair_downsample": 4,
         },
         "quick": {},
-        "full": {"test_pairs": 128, "train_pairs": 2048, "epochs": 20},
+        "full": {"test_pairs": 128, "train_pairs": 2048, "epochs": 20, "real_pair_downsample": 1},
     },
 )
 def run_c3_flow(cfg: C3FlowConfig, ctx: Context) -> Result:
@@ -388,6 +404,22 @@ def run_c3_flow(cfg: C3FlowConfig, ctx: Context) -> Result:
                 float(est[1][inner].mean()),
             ]
         )
+
+    # --- a real pair: the motorcycle stereo pair read as a 2-D flow problem --------------------
+    m_left, m_right, m_flow = _motorcycle_as_flow(cfg.real_pair_downsample)
+    start = time.process_time()
+    m_est = estimate_flow(m_left, m_right)
+    real_s = time.process_time() - start
+    m_ok = torch.isfinite(m_flow[0])
+    m_err = (m_est - torch.where(m_ok, m_flow, torch.zeros_like(m_flow))).pow(2).sum(0).sqrt()
+    real = {
+        "epe": endpoint_error(m_est, m_flow),
+        "median_epe": float(m_err[m_ok].median()),
+        "bad_2px": float((m_err[m_ok] > 2).double().mean()),
+        "zero_flow_epe": endpoint_error(torch.zeros_like(m_flow), m_flow),
+        "cpu_s": real_s,
+        "size": list(m_left.shape[-2:]),
+    }
 
     # --- PWCNetLite -------------------------------------------------------------------------
     train = make_flow_pairs(
@@ -500,8 +532,10 @@ def run_c3_flow(cfg: C3FlowConfig, ctx: Context) -> Result:
     evidence = (
         f"On {len(test)} held-out pairs the coarse-to-fine estimator's EPE fell level by level "
         f"({levels_text} px) to {classical_epe:.2f} px against {zero_epe:.2f} px for zero flow; "
-        f"translations of {cfg.translation_image} were recovered within {max_trans:.3f} px; "
-        f"PWCNetLite after {cfg.epochs} epochs on {len(train)} pairs reached {pwc_epe:.2f} px."
+        f"translations of {cfg.translation_image} were recovered within {max_trans:.3f} px; on "
+        f"the real motorcycle pair (flow −disparity, up to {m_flow[0][m_ok].abs().max():.0f} px) "
+        f"the median EPE was {real['median_epe']:.2f} px (mean {real['epe']:.2f}, zero flow "
+        f"{real['zero_flow_epe']:.1f}); PWCNetLite after {cfg.epochs} epochs on {len(train)} pairs reached {pwc_epe:.2f} px."
     )
     rows = [
         ["zero flow", zero_epe, "—", "—"],
@@ -524,6 +558,7 @@ def run_c3_flow(cfg: C3FlowConfig, ctx: Context) -> Result:
             "pwc_train_cpu_s": train_s,
             "pwc_history": history,
             "translation_epe": {r[0]: r[1] for r in trans_rows},
+            "motorcycle_flow": real,
         },
         verdicts=[
             Verdict.from_check(
@@ -545,6 +580,24 @@ def run_c3_flow(cfg: C3FlowConfig, ctx: Context) -> Result:
                 trans_rows,
                 caption=f"{cfg.translation_image} block-averaged ×4; pixels farther than the "
                 "shift + 8 from the border.",
+            ),
+            Table(
+                "A real pair: Middlebury motorcycle read as optical flow (u = −disparity, v = 0)",
+                ["method", "mean EPE (px)", "median EPE (px)", "EPE > 2 px", "CPU time"],
+                [
+                    ["zero flow", real["zero_flow_epe"], "—", "—", "—"],
+                    [
+                        "classical coarse-to-fine",
+                        real["epe"],
+                        real["median_epe"],
+                        real["bad_2px"],
+                        f"{real_s:.2f} s",
+                    ],
+                ],
+                caption=f"{real['size'][1]}×{real['size'][0]} (downsampled "
+                f"×{cfg.real_pair_downsample}); pixels with ground truth. A 2-D search on a "
+                "1-D problem, with large motions, occlusions and different exposures; PWCNetLite "
+                f"is not scored here (trained on flows up to {cfg.max_flow} px).",
             ),
         ],
         notes="Each level only has to find the residual motion left after warping by the "

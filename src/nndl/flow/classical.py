@@ -245,6 +245,7 @@ def estimate_flow(
     lk_ridge: float = 1e-4,
     presmooth: float = 1.0,
     median_size: int = 3,
+    fill_sigma: float = 4.0,
     return_levels: bool = False,
 ) -> Tensor | tuple[Tensor, list[Tensor]]:
     r"""Optical flow from ``img1`` to ``img2``, coarse to fine, with no training.
@@ -269,6 +270,7 @@ def estimate_flow(
         presmooth: Gaussian blur (σ in pixels, 0 = none) applied to every level before
             matching; it makes bilinear warping (and so the sub-pixel refinement) more accurate.
         median_size: median filter applied to the flow after the search and after refinement.
+        fill_sigma: width (pixels of each level) of the Gaussian of :func:`fill_uncertain`.
         return_levels: also return the flow of every level, coarsest first, each at its own
             resolution and in its own pixels.
 
@@ -300,6 +302,7 @@ def estimate_flow(
     check_in_range(lk_ridge, name="lk_ridge", low=0.0)
     med = check_int(median_size, name="median_size", low=1)
     smooth = check_in_range(presmooth, name="presmooth", low=0.0)
+    fill_sigma = check_in_range(fill_sigma, name="fill_sigma", low=0.0, low_inclusive=False)
     check_in_range(noise, name="noise", low=0.0)
     lam = check_in_range(displacement_penalty, name="displacement_penalty", low=0.0)
     dtype = a.dtype if a.dtype in (torch.float32, torch.float64) else torch.float32
@@ -338,7 +341,7 @@ def estimate_flow(
             # pixels whose match left the second image have no evidence of their own
             _, inside = warp(i2, flow, return_mask=True)
             conf = structure_confidence(i1, lk_sigma) * inside
-            flow = fill_uncertain(flow, conf, max(2.0, 0.1 * min(size)))
+            flow = fill_uncertain(flow, conf, fill_sigma)
             per_level.append(flow)
     assert flow is not None  # levels >= 1
     out = flow.to(a.dtype)

@@ -113,9 +113,12 @@ def joint_loss(
         ``(loss, G)``: ``loss`` is ``Tensor[N]`` and ``G = ∂loss_i/∂F[:, i]`` is ``Tensor[C, N]``.
     """
     if name == "logistic":
-        log_p = torch.log_softmax(F, dim=0)
-        loss = -log_p.gather(0, y[None]).squeeze(0)
-        G = log_p.exp()
+        # loss = logsumexp(F) - F_y and G = softmax(F) - onehot(y), from one exp pass
+        top = F.amax(dim=0, keepdim=True)
+        G = torch.exp(F - top)
+        total = G.sum(dim=0)
+        loss = torch.log(total) + top[0] - F.gather(0, y[None])[0]
+        G.div_(total)
         G.scatter_add_(0, y[None], -torch.ones_like(loss)[None])
         return loss, G
     if name == "squared":

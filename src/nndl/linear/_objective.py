@@ -115,7 +115,7 @@ class Objective:
             per_sample, G = joint_loss(self.loss, F, y, self.smoothing)
             s = scale / self.n_samples
             data = (per_sample.sum() * s).reshape(1)
-            G = G * s
+            G.mul_(s)
         else:
             Y = self.targets if cols is None else self.targets[:, cols]
             S = self.weights

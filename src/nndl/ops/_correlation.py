@@ -123,10 +123,11 @@ class _Plan:
         self.n2 = (g.gap + 1) * self.p  # columns of one product O_t
         self.ns = math.ceil(w / t)
         # Chunk size: the buffers of one chunk cost about `per_px` elements per f1 pixel
-        # (gradient band, band matrices, source strips, their padded copy, result); keep them
+        # (gradient band and its staging copy, band matrices, source strips, their padded
+        # copy, result); keep them
         # below _MEMORY_FRACTION of inputs + output, so that output, input gradients and
         # buffers together stay within 1.5x inputs + output.
-        per_px = g.k + self.n2 + c * (2 + self.p / t)
+        per_px = 2 * g.k + self.n2 + c * (2 + self.p / t)
         total = b * h * w * (2 * c + g.k)
         px = max(t, int(_MEMORY_FRACTION * total / per_px))
         if not cpu:
@@ -216,8 +217,9 @@ def _scratch(plan: _Plan, dtype: torch.dtype, device: torch.device, grad: bool) 
         "o": torch.zeros(ng * r * t * plan.n2, **kw),
         "a": torch.empty(ng * r * t * c, **kw),
     }
-    if grad:  # the padded gradient band
+    if grad:  # the padded gradient band, and room to stage it when it comes channels-first
         buf["l"] = torch.zeros((r + g.gap) * (ng * t + g.span) * g.k, **kw)
+        buf["l2"] = torch.empty_like(buf["l"])
     return buf
 
 
@@ -277,11 +279,21 @@ class _GradBand:
         self.src = grad_img[ch.b, lo:hi, xl:xh]
         self.dst = local[lo - y_first : hi - y_first, xl - x_first : xh - x_first]
 
-    def fill(self, scale: float, flip: bool) -> None:
-        if self.src.numel():
-            self.dst.copy_(self.src.flip(-1) if flip else self.src)  # user channel j = K-1-j
-            if scale != 1.0:
-                self.dst.mul_(scale)
+    def fill(self, tmp: Tensor, scale: float, flip: bool) -> None:
+        """Copy the gradient in; ``tmp`` is a scratch buffer of at least the band's size."""
+        src, dst = self.src, self.dst
+        if not src.numel():
+            return
+        if src.stride(-1) != 1:
+            # channels-first gradient: gather the band contiguously first, then transpose it
+            # in cache (a direct channels-first -> channels-last copy strides through memory)
+            rows, cols, k = src.shape
+            staged = tmp[: src.numel()].view(k, rows, cols)
+            staged.copy_(src.permute(2, 0, 1))
+            src = staged.permute(1, 2, 0)
+        dst.copy_(src.flip(-1) if flip else src)  # user channel j is offset K-1-j
+        if scale != 1.0:
+            dst.mul_(scale)
 
     def _view(self, strides_y: int, strides_x: int, offset: int) -> Tensor:
         g, ch, t = self.geom, self.ch, self.t
@@ -324,7 +336,7 @@ def _backward(
     for ch in plan.chunks:
         ng, hr, cols = ch.s1 - ch.s0, ch.rows, plan.columns(ch)
         band = _GradBand(plan, buf["l"], grad_img, ch)
-        band.fill(scale, flip)
+        band.fill(buf["l2"], scale, flip)
         # G_t: the band is at the same place in every chunk and the buffer starts zeroed, so
         # it stays zero off the band (junk tiles may hold stale values; their rows are dropped)
         gm = buf["o"][: ng * r * t * plan.n2].view(ng * r, t, plan.n2)
