@@ -78,3 +78,21 @@ def test_bad_arguments_raise_before_running(tmp_path, toy):
     with pytest.raises(OSError, match="cannot be created"):
         run_experiment(toy, out=blocker / "out")
     assert not (tmp_path / toy).exists()
+
+
+def test_warnings_are_recorded_in_the_result(tmp_path):
+    import warnings
+
+    def noisy(cfg, ctx):
+        warnings.warn("did not converge", RuntimeWarning, stacklevel=1)
+        warnings.warn("did not converge", RuntimeWarning, stacklevel=1)
+        return Result(verdicts=[Verdict.from_check("F2", None, "nothing measured")])
+
+    register("f9_noisy", claims=("F2",), title="t", config=_Cfg, presets={"quick": {}, "full": {}})(
+        noisy
+    )
+    try:
+        result = run_experiment("f9_noisy", out=tmp_path)
+    finally:
+        _REGISTRY.pop("f9_noisy", None)
+    assert result.warnings == ["RuntimeWarning: did not converge"]

@@ -92,6 +92,7 @@ class Result:
     config: dict[str, Any] = field(default_factory=dict)
     cache_key: str = ""
     environment: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
     cached: bool = False
 
     def verdict(self, claim: str) -> Verdict | None:

@@ -16,6 +16,7 @@ import platform
 import sys
 import time
 import traceback
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -153,8 +154,11 @@ def run_experiment(
     seed_everything(seed)
     previous_denormal = torch.set_flush_denormal(True)  # vanishing gradients make denormals
     start = time.perf_counter()
+    caught: list[warnings.WarningMessage] = []
     try:
-        result = exp.fn(config, ctx)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            result = exp.fn(config, ctx)
         if not isinstance(result, Result):
             raise TypeError(f"experiment {exp.name} returned {type(result).__name__}, not Result")
         missing = [c for c in exp.claims if result.verdict(c) is None]
@@ -172,6 +176,8 @@ def run_experiment(
         else:
             torch.set_flush_denormal(False)
     result.duration_s = round(time.perf_counter() - start, 3)
+    # warnings go into the result (and the report) rather than through the progress display
+    result.warnings = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
     result.figures = ctx.figures + [f for f in result.figures if f not in ctx.figures]
     result.name, result.title, result.claims = exp.name, exp.title, list(exp.claims)
     result.scale, result.seed, result.device = scale, seed, str(dev)
