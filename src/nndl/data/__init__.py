@@ -15,10 +15,12 @@ from .images import (
     load_mnist,
     load_stereo_motorcycle,
 )
+from .sequences import ADDING_BASELINE_MSE, adding_problem
 from .split import Split, split_arrays
 from .tabular import TABULAR_DATASETS, TabularData, load_tabular
 
 __all__ = [
+    "ADDING_BASELINE_MSE",
     "IMAGE_SUFFIXES",
     "TABULAR_DATASETS",
     "IDXError",
@@ -27,6 +29,7 @@ __all__ = [
     "Split",
     "StereoPair",
     "TabularData",
+    "adding_problem",
     "load_dataset",
     "load_digits",
     "load_digits_split",

@@ -14,7 +14,7 @@ training can hold near one.
 The experiment (1) measures :math:`\lVert \partial L / \partial h_t \rVert` against the distance
 :math:`T - t` for both cells at initialisation and after training (through
 ``SequenceModel(..., return_states=True)``, whose states are nodes of the graph), and (2) trains
-both on the **adding problem** (:func:`nndl.data.sequences.adding_problem`: baseline MSE 1/6,
+both on the **adding problem** (:func:`nndl.data.adding_problem`: baseline MSE 1/6,
 "solved" below 0.01) at several lengths with the recipe of ``ANCHORS.md`` (hidden 32, Adam 1e-2,
 batch 32, gradient clipping at 1), stopping early once the held-out MSE is below the threshold.
 The runner flushes denormal floats to zero: vanishing RNN gradients are full of them and make
@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nndl.data.sequences import ADDING_BASELINE_MSE, adding_problem
+from nndl.data import ADDING_BASELINE_MSE, adding_problem
 from nndl.nn import SequenceModel
 
 from .._validation import check_int

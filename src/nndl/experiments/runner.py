@@ -1,7 +1,7 @@
 """Run one experiment: build its config, seed, run, catch failures, write ``result.json``.
 
 Results are cached: ``OUT/<name>/result.json`` records a key made of the config, seed, scale,
-device and a hash of the code (the experiment's module and the whole library, minus the CLI and
+device and a hash of the code (every experiment module and the whole library, minus the CLI and
 report). :func:`run_experiment` with ``force=False`` reuses a successful cached result whose key
 matches.
 """
@@ -13,7 +13,6 @@ import hashlib
 import importlib.metadata
 import json
 import platform
-import sys
 import time
 import traceback
 import warnings
@@ -48,14 +47,18 @@ def _library_hash() -> str:
     return digest.hexdigest()
 
 
+@functools.cache
+def _experiments_hash() -> str:
+    # every experiment module: experiments share helpers (g_remedies imports g_speeds, …)
+    digest = hashlib.sha256()
+    for path in sorted((_PACKAGE_ROOT / "experiments").glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def _code_hash(exp: Experiment) -> str:
-    module = sys.modules.get(exp.module)
-    source = Path(module.__file__).read_bytes() if module and module.__file__ else b""
-    shared = b"".join(
-        (_PACKAGE_ROOT / "experiments" / f).read_bytes()
-        for f in ("runner.py", "context.py", "result.py", "config.py", "registry.py")
-    )
-    return hashlib.sha256(source + shared + _library_hash().encode()).hexdigest()
+    return hashlib.sha256((exp.module + _experiments_hash() + _library_hash()).encode()).hexdigest()
 
 
 def _cache_key(exp: Experiment, config: dict[str, Any], seed: int, scale: str, device: str) -> str:

@@ -251,7 +251,7 @@ def _forward(f1: Tensor, f2: Tensor, plan: _Plan, scale: float, flip: bool) -> T
 
 
 class _GradBand:
-    """A zero-padded, channels-last, scaled, offset-ordered copy of the gradient for a chunk.
+    """A zero-padded, channels-last, offset-ordered copy of the gradient for one chunk.
 
     For the chunk's f1 rows ``[ya, yb)`` and columns ``[s0·T, s1·T)`` it holds gradient rows
     ``[ya − o_y − gap, yb − o_y)`` and columns ``[s0·T − o_x − span, s1·T − o_x)`` (zero
@@ -265,35 +265,37 @@ class _GradBand:
     Both are ``(ng, rows, T, n_y, n_x)`` strided views.
     """
 
-    def __init__(self, plan: _Plan, buf: Tensor, grad_img: Tensor, ch: _Chunk) -> None:
+    def __init__(
+        self, plan: _Plan, buf: dict[str, Tensor], grad_img: Tensor, ch: _Chunk, flip: bool
+    ) -> None:
         g, t, k = plan.geom, plan.t, plan.geom.k
         self.geom, self.t, self.ch = g, t, ch
         rows, self.cols = ch.rows + g.gap, (ch.s1 - ch.s0) * t + g.span
-        self.local = local = buf[: rows * self.cols * k].view(rows, self.cols, k)
+        n = rows * self.cols * k
+        self.local = local = buf["l"][:n].view(rows, self.cols, k)
         y_first = ch.ya - g.oy0 - g.gap
         x_first = ch.s0 * t - g.ox0 - g.span
         lo, hi = max(0, y_first), min(plan.h, y_first + rows)
         xl, xh = max(0, x_first), min(plan.w, x_first + self.cols)
-        if hi - lo < rows or xh - xl < self.cols:
-            local.zero_()
-        self.src = grad_img[ch.b, lo:hi, xl:xh]
-        self.dst = local[lo - y_first : hi - y_first, xl - x_first : xh - x_first]
-
-    def fill(self, tmp: Tensor, scale: float, flip: bool) -> None:
-        """Copy the gradient in; ``tmp`` is a scratch buffer of at least the band's size."""
-        src, dst = self.src, self.dst
-        if not src.numel():
+        src = grad_img[ch.b, lo:hi, xl:xh]  # (rows', cols', K), any strides
+        inner = (slice(lo - y_first, hi - y_first), slice(xl - x_first, xh - x_first))
+        clipped = hi - lo < rows or xh - xl < self.cols
+        if src.stride(-1) == 1 and not flip:  # channels-last gradient: copy it straight in
+            if clipped:
+                local.zero_()
+            if src.numel():
+                local[inner].copy_(src)
             return
-        if src.stride(-1) != 1:
-            # channels-first gradient: gather the band contiguously first, then transpose it
-            # in cache (a direct channels-first -> channels-last copy strides through memory)
-            rows, cols, k = src.shape
-            staged = tmp[: src.numel()].view(k, rows, cols)
-            staged.copy_(src.permute(2, 0, 1))
-            src = staged.permute(1, 2, 0)
-        dst.copy_(src.flip(-1) if flip else src)  # user channel j is offset K-1-j
-        if scale != 1.0:
-            dst.mul_(scale)
+        # channels-first (or flipped) gradient: stage the band channels-first with contiguous
+        # rows, then transpose the whole of it at once (PyTorch's blocked 2-D transpose); a
+        # direct channels-first -> channels-last copy strides through memory
+        staged = buf["l2"][:n].view(k, rows, self.cols)
+        if clipped:
+            staged.zero_()
+        if src.numel():
+            src = src.permute(2, 0, 1)
+            staged[:, inner[0], inner[1]].copy_(src.flip(0) if flip else src)  # j -> K-1-j
+        local.view(rows * self.cols, k).copy_(staged.view(k, rows * self.cols).t())
 
     def _view(self, strides_y: int, strides_x: int, offset: int) -> Tensor:
         g, ch, t = self.geom, self.ch, self.t
@@ -335,8 +337,7 @@ def _backward(
         jobs.append((torch.empty_like(f2, memory_format=torch.contiguous_format), f1, neg, True))
     for ch in plan.chunks:
         ng, hr, cols = ch.s1 - ch.s0, ch.rows, plan.columns(ch)
-        band = _GradBand(plan, buf["l"], grad_img, ch)
-        band.fill(buf["l2"], scale, flip)
+        band = _GradBand(plan, buf, grad_img, ch, flip)
         # G_t: the band is at the same place in every chunk and the buffer starts zeroed, so
         # it stays zero off the band (junk tiles may hold stale values; their rows are dropped)
         gm = buf["o"][: ng * r * t * plan.n2].view(ng * r, t, plan.n2)
@@ -345,6 +346,8 @@ def _backward(
             pl.band(gm, ng)[:, :hr].copy_(band.shifted() if shifted else band.direct())
             s = pl.source(buf, src, ch, pl.geom)
             torch.bmm(gm, pl.windows(s).transpose(1, 2), out=res)  # (ng·R, T, C)
+            if scale != 1.0:
+                res.mul_(scale)
             tiles = res.view(ng, r, t, c)
             for g0, g1, v in plan.strips(grad_in[ch.b, :, ch.ya : ch.yb, cols], 2, ch):
                 v.copy_(tiles[g0:g1, :hr, : v.shape[-1]].permute(3, 1, 0, 2))
