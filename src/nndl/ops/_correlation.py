@@ -44,7 +44,6 @@ accumulation); outputs and gradients come back in the input dtype. The same code
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -54,13 +53,19 @@ from torch.autograd.function import once_differentiable
 __all__ = ["correlate"]
 
 _HALF = (torch.float16, torch.bfloat16)
-#: chunk buffers together stay below this fraction of the inputs + output (CPU)
-_MEMORY_FRACTION = 0.3
+#: chunk buffers stay below these fractions of inputs + output (CPU): forward, backward
+_MEMORY_FRACTION = 0.6
+_MEMORY_FRACTION_BACKWARD = 0.3
 #: smallest chunk (f1 pixels) on accelerators, where each launch costs more than memory
 _CHUNK_PX_DEVICE = 1 << 16
 #: narrowest strip T on CPU and on accelerators (wider for wide bands)
 _TILE_CPU = 8
 _TILE_DEVICE = 32
+
+
+def _at(x: Tensor, shape: tuple[int, ...], strides: tuple[int, ...], offset: int) -> Tensor:
+    """``x.as_strided`` relative to ``x``'s own storage offset (one view op, no index chain)."""
+    return x.as_strided(shape, strides, x.storage_offset() + offset)
 
 
 @dataclass(frozen=True)
@@ -94,13 +99,22 @@ class _Geometry:
 
 @dataclass(frozen=True)
 class _Chunk:
-    """Image ``b``, strips ``[s0, s1)``, f1 rows ``[ya, yb)``."""
+    """Image ``b``, strips ``[s0, s1)`` (``ng`` of them), f1 rows ``[ya, yb)``.
+
+    ``pieces`` lists ``(g0, n, width)``: the full strips of the chunk as one piece, then the
+    last, partial strip of the image (``width < T``) if the chunk has it.
+    """
 
     b: int
     s0: int
     s1: int
     ya: int
     yb: int
+    pieces: tuple[tuple[int, int, int], ...]
+
+    @property
+    def ng(self) -> int:
+        return self.s1 - self.s0
 
     @property
     def rows(self) -> int:
@@ -108,9 +122,11 @@ class _Chunk:
 
 
 class _Plan:
-    """Strips, chunks and buffer sizes for one input shape, geometry and device."""
+    """Strips, chunks and buffer sizes for one input shape, geometry, device and pass."""
 
-    def __init__(self, shape: torch.Size, geom: _Geometry, device: torch.device) -> None:
+    def __init__(
+        self, shape: torch.Size, geom: _Geometry, device: torch.device, backward: bool
+    ) -> None:
         b, c, h, w = shape
         g = self.geom = geom
         self.b, self.c, self.h, self.w = b, c, h, w
@@ -121,86 +137,86 @@ class _Plan:
         self.t = t
         self.p = t + g.span  # pitch of a source strip
         self.n2 = (g.gap + 1) * self.p  # columns of one product O_t
-        self.ns = math.ceil(w / t)
-        # Chunk size: the buffers of one chunk cost about `per_px` elements per f1 pixel
-        # (gradient band and its staging copy, band matrices, source strips, their padded
-        # copy, result); keep them
-        # below _MEMORY_FRACTION of inputs + output, so that output, input gradients and
-        # buffers together stay within 1.5x inputs + output.
-        per_px = 2 * g.k + self.n2 + c * (2 + self.p / t)
-        total = b * h * w * (2 * c + g.k)
-        px = max(t, int(_MEMORY_FRACTION * total / per_px))
+        self.ns = ns = math.ceil(w / t)
+        # Chunk size: a chunk's buffers cost about `per_px` elements per f1 pixel (band
+        # matrices, source strips, their padded copy, A or the result; in backward also the
+        # gradient band and its staging copy). They stay below a fraction of inputs + output,
+        # so that output (+ input gradients) + buffers stay within 1.5x inputs + output.
+        per_px = self.n2 + c * (2 + self.p / t) + (2 * g.k if backward else 0)
+        frac = _MEMORY_FRACTION_BACKWARD if backward else _MEMORY_FRACTION
+        px = max(t, int(frac * b * h * w * (2 * c + g.k) / per_px))
         if not cpu:
             px = max(px, _CHUNK_PX_DEVICE)
         if px >= t * h:  # whole strips, several per chunk
-            rows, ng = h, max(1, min(self.ns, px // (t * h)))
+            rows, ng = h, max(1, min(ns, px // (t * h)))
         else:  # one strip, split into row bands
             rows, ng = max(1, px // t), 1
         n_bands = math.ceil(h / rows)
         edges = [round(i * h / n_bands) for i in range(n_bands + 1)]
         self.r = max(edges[j + 1] - edges[j] for j in range(n_bands)) + g.gap  # rows per strip
-        self.ng = ng = math.ceil(self.ns / math.ceil(self.ns / ng))  # balanced groups
-        self.chunks = [
-            _Chunk(bi, s0, min(self.ns, s0 + ng), edges[j], edges[j + 1])
-            for bi in range(b)
-            for j in range(n_bands)
-            for s0 in range(0, self.ns, ng)
-        ]
+        self.ng = ng = math.ceil(ns / math.ceil(ns / ng))  # balanced groups
+        full = w // t
+        self.chunks = []
+        for bi in range(b):
+            for j in range(n_bands):
+                for s0 in range(0, ns, ng):
+                    s1 = min(ns, s0 + ng)
+                    pieces = []
+                    if min(s1, full) > s0:
+                        pieces.append((0, min(s1, full) - s0, t))
+                    if s1 * t > w:
+                        pieces.append((s1 - 1 - s0, 1, w - (s1 - 1) * t))
+                    self.chunks.append(_Chunk(bi, s0, s1, edges[j], edges[j + 1], tuple(pieces)))
 
-    def strips(self, x: Tensor, dim: int, ch: _Chunk) -> Iterator[tuple[int, int, Tensor]]:
-        """Split ``dim`` of ``x`` (the chunk's image columns) into strips: ``(g0, g1, view)``.
+    def scratch(self, dtype: torch.dtype, device: torch.device, backward: bool) -> dict:
+        g, c, t, r, ng = self.geom, self.c, self.t, self.r, self.ng
+        kw = {"dtype": dtype, "device": device}
+        buf = {
+            "s": torch.empty(c * (ng * r + g.gap) * self.p, **kw),
+            "fp": torch.empty(c * r * (ng * t + g.span), **kw),
+            "o": torch.zeros(ng * r * t * self.n2, **kw),
+            "a": torch.empty(ng * r * t * c, **kw),
+        }
+        if backward:  # the padded gradient band and room to stage it
+            size = (r + g.gap) * (ng * t + g.span) * g.k
+            buf["l"], buf["l2"] = torch.empty(size, **kw), torch.empty(size, **kw)
+        return buf
 
-        ``view`` has ``dim`` replaced by ``(g1 − g0, width)``: the full strips in one view, then
-        the last, partial strip (width ``< T``) if the chunk has it.
+    def source(self, buf: dict, src: Tensor, ch: _Chunk, geom: _Geometry) -> Tensor:
+        """Fill the stacked channels-first source strips; return the windows ``W_t``.
+
+        Strip ``g`` holds ``src[b, :, ya + o_y + ρ, (s0 + g)T + o_x + p]`` at row ``g·R + ρ``,
+        column ``p`` of a (C, ng·R + gap, P) buffer (zero outside the image); the window of tile
+        ``n = g·R + ρ`` is rows ``n … n + gap``, one (C, (gap+1)·P) matrix. Returns the
+        ``(ng·R, C, (gap+1)·P)`` view of all windows.
         """
-        t, w = self.t, self.w
-        full = min(ch.s1, w // t) - ch.s0
-        if full > 0:
-            yield 0, full, x.narrow(dim, 0, full * t).unflatten(dim, (full, t))
-        if ch.s1 * t > w:
-            g0 = ch.s1 - 1 - ch.s0
-            yield g0, g0 + 1, x.narrow(dim, g0 * t, w - (ch.s1 - 1) * t).unsqueeze(dim)
-
-    def columns(self, ch: _Chunk) -> slice:
-        return slice(ch.s0 * self.t, min(self.w, ch.s1 * self.t))
-
-    def source(self, buf: dict[str, Tensor], src: Tensor, ch: _Chunk, geom: _Geometry) -> Tensor:
-        """Stacked, channels-first source strips of the chunk: (C, ng·R + gap, P).
-
-        Strip ``g`` holds ``src[b, :, ya + o_y + r, (s0 + g)T + o_x + p]`` at row ``g·R + r``,
-        column ``p`` (zero outside the image).
-        """
-        c, t, p, r = self.c, self.t, self.p, self.r
-        ng = ch.s1 - ch.s0
+        c, t, p, r, ng = self.c, self.t, self.p, self.r, ch.ng
         wf = ng * t + geom.span
-        fp = buf["fp"][: c * r * wf].view(c, r, wf)
+        fp = buf["fp"]
         y_first, x_first = ch.ya + geom.oy0, ch.s0 * t + geom.ox0
         lo, hi = max(0, y_first), min(self.h, y_first + r)
         xl, xh = max(0, x_first), min(self.w, x_first + wf)
         if hi - lo < r or xh - xl < wf:
-            fp.zero_()
+            fp.narrow(0, 0, c * r * wf).zero_()
         if hi > lo and xh > xl:
-            fp[:, lo - y_first : hi - y_first, xl - x_first : xh - x_first].copy_(
-                src[ch.b, :, lo:hi, xl:xh]
-            )
-        s = buf["s"][: c * (ng * r + geom.gap) * p].view(c, ng * r + geom.gap, p)
-        windows = fp.as_strided((c, ng, r, p), (r * wf, t, wf, 1), fp.storage_offset())
-        s[:, : ng * r].view(c, ng, r, p).copy_(windows)
-        return s
+            sb, sc, sy, sx = src.stride()
+            _at(
+                fp, (c, hi - lo, xh - xl), (r * wf, wf, 1), (lo - y_first) * wf + xl - x_first
+            ).copy_(_at(src, (c, hi - lo, xh - xl), (sc, sy, sx), ch.b * sb + lo * sy + xl * sx))
+        rows = ng * r + geom.gap
+        _at(buf["s"], (c, ng, r, p), (rows * p, r * p, p, 1), 0).copy_(
+            _at(fp, (c, ng, r, p), (r * wf, t, wf, 1), 0)
+        )
+        return _at(buf["s"], (ng * r, c, self.n2), (p, rows * p, 1), 0)
 
-    def windows(self, s: Tensor) -> Tensor:
-        """``(n, C, (gap+1)·P)``: the overlapping matrices ``W_t`` of stacked strips (a view)."""
-        c, rows, p = s.shape
-        n = rows - self.geom.gap
-        return s.as_strided((n, c, self.n2), (p, rows * p, 1), s.storage_offset())
-
-    def band(self, o: Tensor, ng: int) -> Tensor:
-        """``(ng, R, T, n_y, n_x)`` view ``O_t[j, i_y s P + j + i_x s]`` of (ng·R, T, N2)."""
-        t, n2, p, r, g = self.t, self.n2, self.p, self.r, self.geom
-        return o.as_strided(
-            (ng, r, t, g.ndy, g.ndx),
-            (r * t * n2, t * n2, n2 + 1, g.step * p, g.step),
-            o.storage_offset(),
+    def band(self, o: Tensor, ch: _Chunk, g0: int, n: int, width: int, geom: _Geometry) -> Tensor:
+        """``(n, rows, width, n_y, n_x)`` view ``O_t[j, i_y s P + j + i_x s]`` of strips g0…"""
+        t, n2, r, s = self.t, self.n2, self.r, geom.step
+        return _at(
+            o,
+            (n, ch.rows, width, geom.ndy, geom.ndx),
+            (r * t * n2, t * n2, n2 + 1, s * self.p, s),
+            g0 * r * t * n2,
         )
 
 
@@ -208,113 +224,111 @@ def _cdtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in _HALF else dtype
 
 
-def _scratch(plan: _Plan, dtype: torch.dtype, device: torch.device, grad: bool) -> dict:
-    g, c, t, r, ng = plan.geom, plan.c, plan.t, plan.r, plan.ng
-    kw = {"dtype": dtype, "device": device}
-    buf = {
-        "s": torch.empty(c * (ng * r + g.gap) * plan.p, **kw),
-        "fp": torch.empty(c * r * (ng * t + g.span), **kw),
-        "o": torch.zeros(ng * r * t * plan.n2, **kw),
-        "a": torch.empty(ng * r * t * c, **kw),
-    }
-    if grad:  # the padded gradient band, and room to stage it when it comes channels-first
-        buf["l"] = torch.zeros((r + g.gap) * (ng * t + g.span) * g.k, **kw)
-        buf["l2"] = torch.empty_like(buf["l"])
-    return buf
-
-
 def _forward(f1: Tensor, f2: Tensor, plan: _Plan, scale: float, flip: bool) -> Tensor:
-    g, c, t, r = plan.geom, plan.c, plan.t, plan.r
-    buf = _scratch(plan, _cdtype(f1.dtype), f1.device, grad=False)
+    g, c, t, r, n2, w = plan.geom, plan.c, plan.t, plan.r, plan.n2, plan.w
+    buf = plan.scratch(_cdtype(f1.dtype), f1.device, backward=False)
+    k, hw = g.k, plan.h * w
     out = torch.empty(
-        (plan.b, g.k, plan.h, plan.w),
-        dtype=f1.dtype,
-        device=f1.device,
-        memory_format=torch.channels_last,
+        (plan.b, k, plan.h, w), dtype=f1.dtype, device=f1.device, memory_format=torch.channels_last
     )
-    out_img = out.permute(0, 2, 3, 1).unflatten(3, (g.ndy, g.ndx))  # (B, H, W, n_y, n_x) view
+    xb, xc, xy, xx = f1.stride()
+    a, o = buf["a"], buf["o"]
     for ch in plan.chunks:
-        ng, hr, cols = ch.s1 - ch.s0, ch.rows, plan.columns(ch)
-        a = buf["a"][: ng * r * c * t].view(ng, r, c, t)  # A_t stored transposed: (C, T)
-        for g0, g1, v in plan.strips(f1[ch.b, :, ch.ya : ch.yb, cols], 2, ch):
-            a[g0:g1, :hr, :, : v.shape[-1]].copy_(v.permute(2, 1, 0, 3))
+        ng, hr, x0 = ch.ng, ch.rows, ch.s0 * t
+        for g0, n, width in ch.pieces:  # A_t, stored transposed: (g, ρ, C, T)
+            _at(a, (n, hr, c, width), (r * c * t, c * t, t, 1), g0 * r * c * t).copy_(
+                _at(
+                    f1,
+                    (n, hr, c, width),
+                    (t * xx, xy, xc, xx),
+                    ch.b * xb + ch.ya * xy + (x0 + g0 * t) * xx,
+                )
+            )
         if scale != 1.0:
-            a.mul_(scale)
-        s = plan.source(buf, f2, ch, g)
-        o = buf["o"][: ng * r * t * plan.n2].view(ng * r, t, plan.n2)
-        torch.bmm(a.view(ng * r, c, t).transpose(1, 2), plan.windows(s), out=o)
-        band = plan.band(o, ng)
-        for g0, g1, v in plan.strips(out_img[ch.b, ch.ya : ch.yb, cols], 1, ch):
-            src = band[g0:g1, :hr, : v.shape[2]].transpose(0, 1)
-            v.copy_(src.flip(-1) if flip else src)
+            a.narrow(0, 0, ng * r * c * t).mul_(scale)
+        windows = plan.source(buf, f2, ch, g)
+        torch.bmm(
+            _at(a, (ng * r, t, c), (c * t, 1, t), 0),
+            windows,
+            out=_at(o, (ng * r, t, n2), (t * n2, n2, 1), 0),
+        )
+        for g0, n, width in ch.pieces:  # out is channels-last: (B, H, W, K) in memory
+            src = plan.band(o, ch, g0, n, width, g)
+            _at(
+                out,
+                (n, hr, width, g.ndy, g.ndx),
+                (t * k, w * k, k, g.ndx, 1),
+                ch.b * hw * k + ch.ya * w * k + (x0 + g0 * t) * k,
+            ).copy_(src.flip(-1) if flip else src)
     return out
 
 
-class _GradBand:
+def _grad_band(buf: dict, grad: Tensor, plan: _Plan, ch: _Chunk, flip: bool) -> Tensor:
     """A zero-padded, channels-last, offset-ordered copy of the gradient for one chunk.
 
-    For the chunk's f1 rows ``[ya, yb)`` and columns ``[s0·T, s1·T)`` it holds gradient rows
-    ``[ya − o_y − gap, yb − o_y)`` and columns ``[s0·T − o_x − span, s1·T − o_x)`` (zero
-    outside the image), which covers what both input gradients need:
-
-    - ``direct()``: ``g[y, x, i_y, i_x]`` at the chunk's own pixels (for ∂f1);
-    - ``shifted()``: ``gᵀ[y, x, i_y', i_x'] = g[(y, x) − δ_k, k]`` with ``k = K−1−k'`` — the
-      gradient that pixel ``(y, x)`` of ``f2`` receives through offset ``k``, in the order of the
-      negated geometry, zero where ``(y, x) − δ_k`` is outside the image (for ∂f2).
-
-    Both are ``(ng, rows, T, n_y, n_x)`` strided views.
+    It holds gradient rows ``[ya − o_y − gap, yb − o_y)`` and columns
+    ``[s0·T − o_x − span, s1·T − o_x)`` (zero outside the image) as (rows, cols, K): what both
+    input gradients need (:func:`_direct` and :func:`_shifted` view it).
     """
-
-    def __init__(
-        self, plan: _Plan, buf: dict[str, Tensor], grad_img: Tensor, ch: _Chunk, flip: bool
-    ) -> None:
-        g, t, k = plan.geom, plan.t, plan.geom.k
-        self.geom, self.t, self.ch = g, t, ch
-        rows, self.cols = ch.rows + g.gap, (ch.s1 - ch.s0) * t + g.span
-        n = rows * self.cols * k
-        self.local = local = buf["l"][:n].view(rows, self.cols, k)
-        y_first = ch.ya - g.oy0 - g.gap
-        x_first = ch.s0 * t - g.ox0 - g.span
-        lo, hi = max(0, y_first), min(plan.h, y_first + rows)
-        xl, xh = max(0, x_first), min(plan.w, x_first + self.cols)
-        src = grad_img[ch.b, lo:hi, xl:xh]  # (rows', cols', K), any strides
-        inner = (slice(lo - y_first, hi - y_first), slice(xl - x_first, xh - x_first))
-        clipped = hi - lo < rows or xh - xl < self.cols
-        if src.stride(-1) == 1 and not flip:  # channels-last gradient: copy it straight in
-            if clipped:
-                local.zero_()
-            if src.numel():
-                local[inner].copy_(src)
-            return
-        # channels-first (or flipped) gradient: stage the band channels-first with contiguous
-        # rows, then transpose the whole of it at once (PyTorch's blocked 2-D transpose); a
-        # direct channels-first -> channels-last copy strides through memory
-        staged = buf["l2"][:n].view(k, rows, self.cols)
+    g, t, k = plan.geom, plan.t, plan.geom.k
+    rows, cols = ch.rows + g.gap, ch.ng * t + g.span
+    local = buf["l"]
+    y_first, x_first = ch.ya - g.oy0 - g.gap, ch.s0 * t - g.ox0 - g.span
+    lo, hi = max(0, y_first), min(plan.h, y_first + rows)
+    xl, xh = max(0, x_first), min(plan.w, x_first + cols)
+    clipped = hi - lo < rows or xh - xl < cols
+    gb, gk, gy, gx = grad.stride()
+    src = _at(grad, (hi - lo, xh - xl, k), (gy, gx, gk), ch.b * gb + lo * gy + xl * gx)
+    inner = (lo - y_first) * cols + xl - x_first
+    if gk == 1 and not flip:  # channels-last gradient: copy it straight in
         if clipped:
-            staged.zero_()
+            local.narrow(0, 0, rows * cols * k).zero_()
         if src.numel():
-            src = src.permute(2, 0, 1)
-            staged[:, inner[0], inner[1]].copy_(src.flip(0) if flip else src)  # j -> K-1-j
-        local.view(rows * self.cols, k).copy_(staged.view(k, rows * self.cols).t())
-
-    def _view(self, strides_y: int, strides_x: int, offset: int) -> Tensor:
-        g, ch, t = self.geom, self.ch, self.t
-        sy, sx = self.cols * g.k, g.k
-        return self.local.as_strided(
-            (ch.s1 - ch.s0, ch.rows, t, g.ndy, g.ndx),
-            (t * sx, sy, sx, strides_y, strides_x),
-            self.local.storage_offset() + offset,
+            _at(local, (hi - lo, xh - xl, k), (cols * k, k, 1), inner * k).copy_(src)
+        return local
+    # channels-first (or reversed) gradient: stage it channels-first with contiguous rows,
+    # then transpose the whole band at once (PyTorch's blocked 2-D transpose); a direct
+    # channels-first -> channels-last copy strides through memory
+    staged, n = buf["l2"], rows * cols
+    if clipped:
+        staged.narrow(0, 0, n * k).zero_()
+    if src.numel():
+        src = src.permute(2, 0, 1)
+        _at(staged, (k, hi - lo, xh - xl), (n, cols, 1), inner).copy_(
+            src.flip(0) if flip else src  # user channel j is offset K-1-j
         )
+    _at(local, (n, k), (k, 1), 0).copy_(_at(staged, (n, k), (1, n), 0))
+    return local
 
-    def direct(self) -> Tensor:
-        g, sy, sx = self.geom, self.cols * self.geom.k, self.geom.k
-        return self._view(g.ndx, 1, (g.oy0 + g.gap) * sy + (g.ox0 + g.span) * sx)
 
-    def shifted(self) -> Tensor:
-        # k = K-1-k' has i_y = n_y-1-i_y', i_x = n_x-1-i_x'; pixel (y, x) - δ_k is local row
-        # (y - ya) + i_y' s, column (x - s0 T) + i_x' s, channel K-1 - i_y' n_x - i_x'
-        g, sy, sx = self.geom, self.cols * self.geom.k, self.geom.k
-        return self._view(g.step * sy - g.ndx, g.step * sx - 1, g.k - 1)
+def _direct(local: Tensor, plan: _Plan, ch: _Chunk) -> Tensor:
+    """``g[y, x, i_y, i_x]`` at the chunk's own pixels: (ng, rows, T, n_y, n_x), for ∂f1."""
+    g, t, k = plan.geom, plan.t, plan.geom.k
+    cols = ch.ng * t + g.span
+    return _at(
+        local,
+        (ch.ng, ch.rows, t, g.ndy, g.ndx),
+        (t * k, cols * k, k, g.ndx, 1),
+        ((g.oy0 + g.gap) * cols + g.ox0 + g.span) * k,
+    )
+
+
+def _shifted(local: Tensor, plan: _Plan, ch: _Chunk) -> Tensor:
+    """``gᵀ[y, x, i_y', i_x'] = g[(y, x) − δ_k, k]``, ``k = K−1−k'``: for ∂f2.
+
+    The gradient that pixel ``(y, x)`` of ``f2`` receives through offset ``k``, in the order of
+    the negated geometry, zero where ``(y, x) − δ_k`` is outside the image. Offset ``k`` has
+    ``i_y = n_y−1−i_y'``, ``i_x = n_x−1−i_x'``, so ``(y, x) − δ_k`` is local row
+    ``(y − ya) + i_y' s``, column ``(x − s0 T) + i_x' s``, channel ``K−1 − i_y' n_x − i_x'``.
+    """
+    g, t, k, s = plan.geom, plan.t, plan.geom.k, plan.geom.step
+    cols = ch.ng * t + g.span
+    return _at(
+        local,
+        (ch.ng, ch.rows, t, g.ndy, g.ndx),
+        (t * k, cols * k, k, s * cols * k - g.ndx, s * k - 1),
+        k - 1,
+    )
 
 
 def _backward(
@@ -326,49 +340,57 @@ def _backward(
     forward) and ``∂f2[b, :, q] = Σ_k' gᵀ[q, k'] f1[q + δ'_k']``: the same computation in the
     negated geometry ``δ'`` with the shifted gradient and f1 strips.
     """
-    c, t, r = plan.c, plan.t, plan.r
-    neg = _Plan(f1.shape, plan.geom.negated(), f1.device)  # same strips and chunks
-    buf = _scratch(plan, _cdtype(f1.dtype), f1.device, grad=True)
-    grad_img = grad.permute(0, 2, 3, 1)  # (B, H, W, K) view, any strides
+    geom, c, t, r, n2 = plan.geom, plan.c, plan.t, plan.r, plan.n2
+    buf = plan.scratch(_cdtype(f1.dtype), f1.device, backward=True)
     jobs = []
     if need[0]:
-        jobs.append((torch.empty_like(f1, memory_format=torch.contiguous_format), f2, plan, False))
+        jobs.append((torch.empty_like(f1, memory_format=torch.contiguous_format), f2, geom, False))
     if need[1]:
+        neg = geom.negated()
         jobs.append((torch.empty_like(f2, memory_format=torch.contiguous_format), f1, neg, True))
+    o, a = buf["o"], buf["a"]
     for ch in plan.chunks:
-        ng, hr, cols = ch.s1 - ch.s0, ch.rows, plan.columns(ch)
-        band = _GradBand(plan, buf, grad_img, ch, flip)
-        # G_t: the band is at the same place in every chunk and the buffer starts zeroed, so
+        ng, hr, x0 = ch.ng, ch.rows, ch.s0 * t
+        local = _grad_band(buf, grad, plan, ch, flip)
+        # G_t: the band sits at the same place in every chunk and the buffer starts zeroed, so
         # it stays zero off the band (junk tiles may hold stale values; their rows are dropped)
-        gm = buf["o"][: ng * r * t * plan.n2].view(ng * r, t, plan.n2)
-        res = buf["a"][: ng * r * t * c].view(ng * r, t, c)
-        for grad_in, src, pl, shifted in jobs:
-            pl.band(gm, ng)[:, :hr].copy_(band.shifted() if shifted else band.direct())
-            s = pl.source(buf, src, ch, pl.geom)
-            torch.bmm(gm, pl.windows(s).transpose(1, 2), out=res)  # (ng·R, T, C)
-            if scale != 1.0:
-                res.mul_(scale)
-            tiles = res.view(ng, r, t, c)
-            for g0, g1, v in plan.strips(grad_in[ch.b, :, ch.ya : ch.yb, cols], 2, ch):
-                v.copy_(tiles[g0:g1, :hr, : v.shape[-1]].permute(3, 1, 0, 2))
+        gm = _at(o, (ng * r, t, n2), (t * n2, n2, 1), 0)
+        res = _at(a, (ng * r, t, c), (t * c, c, 1), 0)
+        for grad_in, src, gg, shifted in jobs:
+            plan.band(o, ch, 0, ng, t, gg).copy_(
+                _shifted(local, plan, ch) if shifted else _direct(local, plan, ch)
+            )
+            windows = plan.source(buf, src, ch, gg)
+            torch.bmm(gm, windows.transpose(1, 2), out=res)  # (ng·R, T, C)
+            gb, gc, gy, gx = grad_in.stride()
+            for g0, n, width in ch.pieces:
+                _at(
+                    grad_in,
+                    (n, hr, width, c),
+                    (t * gx, gy, gx, gc),
+                    ch.b * gb + ch.ya * gy + (x0 + g0 * t) * gx,
+                ).copy_(_at(a, (n, hr, width, c), (r * t * c, t * c, c, 1), g0 * r * t * c))
     grads = [job[0] for job in jobs]
+    if scale != 1.0:
+        for g in grads:
+            g.mul_(scale)
     return (grads.pop(0) if need[0] else None), (grads.pop(0) if need[1] else None)
 
 
 class _Correlation(torch.autograd.Function):
     @staticmethod
     def forward(ctx, f1, f2, geom, scale, flip):  # type: ignore[override]
-        plan = _Plan(f1.shape, geom, f1.device)
         ctx.save_for_backward(f1, f2)
-        ctx.plan, ctx.scale, ctx.flip = plan, scale, flip
-        return _forward(f1, f2, plan, scale, flip)
+        ctx.geom, ctx.scale, ctx.flip = geom, scale, flip
+        return _forward(f1, f2, _Plan(f1.shape, geom, f1.device, False), scale, flip)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):  # type: ignore[override]
         f1, f2 = ctx.saved_tensors
+        plan = _Plan(f1.shape, ctx.geom, f1.device, True)
         need = list(ctx.needs_input_grad[:2])
-        g1, g2 = _backward(grad, f1, f2, ctx.plan, ctx.scale, ctx.flip, need)
+        g1, g2 = _backward(grad, f1, f2, plan, ctx.scale, ctx.flip, need)
         return g1, g2, None, None, None
 
 

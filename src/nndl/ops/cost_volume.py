@@ -12,8 +12,9 @@ is a candidate flow ``(u, v) = (dx, dy)``.
 :func:`cost_volume` has two implementations with the same maths: ``_cost_volume_reference``, a
 loop over displacements that autograd differentiates (slow, obviously correct, supports
 higher-order gradients), and the fast path in :mod:`nndl.ops._correlation` (an
-:class:`torch.autograd.Function` with a hand-written backward that works on row tiles of a
-channels-last copy and never materialises a ``(2d+1)² · C · H · W`` tensor).
+:class:`torch.autograd.Function` with a hand-written backward: batched band matrix products on
+row tiles of image strips, never materialising a ``(2d+1)² · C · H · W`` tensor; first-order
+gradients only). ``benchmarks/cost_volume.py`` compares them.
 """
 
 from __future__ import annotations
@@ -200,9 +201,10 @@ def cost_volume(
             ``H × W`` resolution).
         normalize: ``None`` or ``"l2"`` (cosine similarity).
         reduction: ``"mean"`` (divide by ``C``) or ``"sum"``.
-        impl: ``"fast"`` (hand-written backward, row tiles, no ``(2d+1)²·C·H·W`` temporary),
-            ``"reference"`` (loop differentiated by autograd; supports higher-order gradients)
-            or ``"auto"`` (the fast one).
+        impl: ``"fast"`` (hand-written backward, band products on row tiles, no
+            ``(2d+1)²·C·H·W`` temporary; first-order gradients only), ``"reference"`` (loop
+            differentiated by autograd; supports higher-order and forward-mode gradients) or
+            ``"auto"`` (the fast one).
 
     Returns:
         Tensor[B, (2d+1)², H, W] in the dtype of the inputs (float16/bfloat16 are accumulated in
