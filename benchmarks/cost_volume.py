@@ -3,7 +3,9 @@
 For every size of the table (PWC-Net sizes, B=2, d=4 by default) it measures, on 1 CPU thread:
 
 - forward time (no autograd) and forward+backward time (``out.backward(g)`` with a fixed random
-  upstream gradient ``g``), as process CPU time (``time.process_time``), the minimum over
+  upstream gradient ``g``, NCHW-contiguous by default; ``--upstream-layout channels_last`` gives
+  it the memory format of nndl's output, as the gradient of an op applied to that output
+  usually has), as process CPU time (``time.process_time``), the minimum over
   ``--repeats`` runs after a warm-up — CPU time, because the machines this runs on are shared and
   wall time measures the neighbours;
 - peak memory of forward+backward: the largest total size of live CPU tensors *created* during
@@ -130,6 +132,12 @@ def main(argv: list[str] | None = None) -> None:
         help="skip the unfold reference when its (2d+1)²·C·H·W tensor is larger",
     )
     parser.add_argument(
+        "--upstream-layout",
+        choices=["nchw", "channels_last"],
+        default="nchw",
+        help="memory format of the upstream gradient g (default: NCHW-contiguous)",
+    )
+    parser.add_argument(
         "--with-1d",
         action="store_true",
         help="also time cost_volume_1d (stereo, B=1, C=32, 128x256, D=64)",
@@ -145,7 +153,8 @@ def main(argv: list[str] | None = None) -> None:
         "unfold": lambda a, c: unfold_cost_volume(a, c, d),
     }
     print(
-        f"cost volume, B={b}, d={d}, float32, {args.threads} thread(s), torch {torch.__version__}"
+        f"cost volume, B={b}, d={d}, float32, {args.threads} thread(s), torch {torch.__version__},"
+        f" upstream gradient {args.upstream_layout}"
     )
     print("times: CPU ms, min of", args.repeats, "| mem: peak MiB of fwd+bwd, (× inputs+output)")
     header = (
@@ -160,6 +169,8 @@ def main(argv: list[str] | None = None) -> None:
         f1 = torch.randn(b, c, h, h, requires_grad=True)
         f2 = torch.randn(b, c, h, h, requires_grad=True)
         upstream = torch.randn(b, k, h, h)
+        if args.upstream_layout == "channels_last":
+            upstream = upstream.contiguous(memory_format=torch.channels_last)
         io_mib = (2 * f1.numel() + upstream.numel()) * 4 / 2**20
         res = {}
         for name, fn in impls.items():

@@ -54,6 +54,8 @@ def _cases(draw):
         # small chunks and odd strip widths exercise row splits and partial strips
         "chunk": draw(st.sampled_from([1e-4, 0.02, 0.3, 10.0])),
         "tile": draw(st.sampled_from([3, 8])),
+        # the output is channels-last; gradients of ops applied to it usually are too
+        "grad_layout": draw(st.sampled_from(["contiguous", "channels_last"])),
         "seed": draw(st.integers(0, 2**16)),
     }
 
@@ -69,10 +71,13 @@ def test_fast_path_matches_reference_values_and_gradients(case):
     r1, r2 = (b.clone().requires_grad_() for b in base)
     with (
         mock.patch.object(correlation, "_MEMORY_FRACTION", case["chunk"]),
+        mock.patch.object(correlation, "_MEMORY_FRACTION_BACKWARD", case["chunk"]),
         mock.patch.object(correlation, "_TILE_CPU", case["tile"]),
     ):
         out = cost_volume(f1, f2, case["d"], impl="fast", **kw)
         upstream = torch.randn(out.shape, generator=gen, dtype=torch.float64)
+        if case["grad_layout"] == "channels_last":
+            upstream = upstream.contiguous(memory_format=torch.channels_last)
         g1, g2 = torch.autograd.grad(out, (f1, f2), upstream)
     ref = cost_volume(r1, r2, case["d"], impl="reference", **kw)
     q1, q2 = torch.autograd.grad(ref, (r1, r2), upstream)

@@ -17,28 +17,33 @@ A loop over displacements (shift, multiply, sum over ``C``) is memory-bound: it 
 ``C·H·W`` values per displacement, and autograd's backward of it costs 8–9× its forward. This
 implementation spends its time in small matrix products on data that stays in cache:
 
-1. **Strips and row tiles.** The image is cut into vertical strips ``T`` pixels wide; one row of
-   one strip of ``f1`` is a tile ``A_t ∈ R^{T×C}``. The ``f2`` pixels it can meet lie in the
-   ``(n_y−1)s+1`` rows from ``y + o_y`` of a window ``P = T + (n_x−1)s`` pixels wide. The strips
-   of ``f2`` are copied channels-first with pitch ``P`` (zero outside the image) and stacked, so
-   that each tile's window is one matrix ``W_t ∈ R^{C × ((n_y−1)s+1)P}`` and all of them are a
-   single strided, overlapping *view* (the ``(n_y−1)s`` rows after each strip are junk tiles).
+1. **Strips and row tiles.** The image is cut into vertical strips ``T`` pixels wide (8 on CPU);
+   one row of one strip of ``f1`` is a tile ``A_t ∈ R^{T×C}``. The ``f2`` pixels it can meet lie
+   in the ``(n_y−1)s+1`` rows from ``y + o_y`` of a window ``P = T + (n_x−1)s`` pixels wide.
+   The strips of ``f2`` are copied channels-first with pitch ``P`` (zero outside the image) and
+   stacked, so that each tile's window is one matrix ``W_t ∈ R^{C × ((n_y−1)s+1)P}`` and all of
+   them are a single strided, overlapping *view* (the ``(n_y−1)s`` rows after each strip are
+   junk tiles whose results are dropped).
 2. **One batched product per chunk.** ``O_t = A_t W_t`` holds every displacement of the tile on
    a band, ``out[t, j, i_y, i_x] = O_t[j, i_y s P + j + i_x s]``, read with another strided
    view. The product does ``((n_y−1)s+1)(T+(n_x−1)s) / (n_y n_x)`` times the minimal work (1.8×
-   for ``d = 4, T = 8``) at BLAS speed, in one call for many strips.
+   for ``d = 4, T = 8``) at BLAS speed, in one call for many strips. Every view is built with
+   one ``as_strided`` call, so the Python cost per chunk is a few dozen tensor operations.
 3. **Backward by the same products.** With ``G_t`` the output gradient scattered onto the same
    band, ``∂f_1`` tile ``= G_t W_tᵀ``. The gradient of ``f2`` is the same computation with the
    roles swapped: ``∂f_2[q] = Σ_k g[q − δ_k, k] f_1[q − δ_k]`` is a correlation of ``f1`` at the
    negated offsets with the shifted gradient ``gᵀ[q, K−1−k] = g[q − δ_k, k]``, which is one
-   strided view of a zero-padded, channels-last copy of the gradient. No overlap-add, no atomics.
+   strided view of a zero-padded, channels-last copy of the chunk's gradient. No overlap-add,
+   no atomics; the backward costs 2–3× the forward (autograd's backward of the loop:
+   8–9×).
 4. **Chunks.** Strips are processed a few at a time (the rows of a strip are split when one
-   strip is large) so that the buffers stay at a fraction of the inputs plus output: the extra
-   memory is the output and a few chunk-sized buffers — never ``(2d+1)² · C · H · W``.
+   strip is large), sized so that the chunk buffers stay below 0.6 (forward) / 0.3 (backward)
+   of the inputs plus output: output, input gradients and buffers together stay within 1.5×
+   inputs + output, and no ``(2d+1)² · C · H · W`` tensor is ever formed.
 
 float16/bfloat16 inputs are converted chunk by chunk into float32 buffers (float32
 accumulation); outputs and gradients come back in the input dtype. The same code runs on CUDA
-(batched cuBLAS products) with wider strips and larger chunks.
+(batched cuBLAS products) with wider strips and larger chunks; there is no fused GPU kernel.
 """
 
 from __future__ import annotations
@@ -66,6 +71,24 @@ _TILE_DEVICE = 32
 def _at(x: Tensor, shape: tuple[int, ...], strides: tuple[int, ...], offset: int) -> Tensor:
     """``x.as_strided`` relative to ``x``'s own storage offset (one view op, no index chain)."""
     return x.as_strided(shape, strides, x.storage_offset() + offset)
+
+
+def _zero_outside(
+    x: Tensor, shape: tuple[int, int, int], strides: tuple[int, int, int], inner: tuple[int, ...]
+) -> None:
+    """Zero a (D, rows, cols) view of ``x`` outside rows ``[r0, r1)`` × columns ``[c0, c1)``.
+
+    Only the border is written (up to four strided views), not the whole buffer.
+    """
+    d, rows, cols = shape
+    r0, r1, c0, c1 = inner
+    _, sr, sc = strides
+    for start, stop in ((0, r0), (r1, rows)):  # whole rows above and below
+        if stop > start:
+            _at(x, (d, stop - start, cols), strides, start * sr).zero_()
+    for start, stop in ((0, c0), (c1, cols)):  # left and right of the inner rows
+        if stop > start and r1 > r0:
+            _at(x, (d, r1 - r0, stop - start), strides, r0 * sr + start * sc).zero_()
 
 
 @dataclass(frozen=True)
@@ -196,8 +219,8 @@ class _Plan:
         y_first, x_first = ch.ya + geom.oy0, ch.s0 * t + geom.ox0
         lo, hi = max(0, y_first), min(self.h, y_first + r)
         xl, xh = max(0, x_first), min(self.w, x_first + wf)
-        if hi - lo < r or xh - xl < wf:
-            fp.narrow(0, 0, c * r * wf).zero_()
+        inner = (lo - y_first, hi - y_first, xl - x_first, xh - x_first)
+        _zero_outside(fp, (c, r, wf), (r * wf, wf, 1), inner)
         if hi > lo and xh > xl:
             sb, sc, sy, sx = src.stride()
             _at(
@@ -276,13 +299,12 @@ def _grad_band(buf: dict, grad: Tensor, plan: _Plan, ch: _Chunk, flip: bool) -> 
     y_first, x_first = ch.ya - g.oy0 - g.gap, ch.s0 * t - g.ox0 - g.span
     lo, hi = max(0, y_first), min(plan.h, y_first + rows)
     xl, xh = max(0, x_first), min(plan.w, x_first + cols)
-    clipped = hi - lo < rows or xh - xl < cols
+    box = (lo - y_first, hi - y_first, xl - x_first, xh - x_first)
     gb, gk, gy, gx = grad.stride()
     src = _at(grad, (hi - lo, xh - xl, k), (gy, gx, gk), ch.b * gb + lo * gy + xl * gx)
     inner = (lo - y_first) * cols + xl - x_first
     if gk == 1 and not flip:  # channels-last gradient: copy it straight in
-        if clipped:
-            local.narrow(0, 0, rows * cols * k).zero_()
+        _zero_outside(local, (k, rows, cols), (1, cols * k, k), box)
         if src.numel():
             _at(local, (hi - lo, xh - xl, k), (cols * k, k, 1), inner * k).copy_(src)
         return local
@@ -290,8 +312,7 @@ def _grad_band(buf: dict, grad: Tensor, plan: _Plan, ch: _Chunk, flip: bool) -> 
     # then transpose the whole band at once (PyTorch's blocked 2-D transpose); a direct
     # channels-first -> channels-last copy strides through memory
     staged, n = buf["l2"], rows * cols
-    if clipped:
-        staged.narrow(0, 0, n * k).zero_()
+    _zero_outside(staged, (k, rows, cols), (n, cols, 1), box)
     if src.numel():
         src = src.permute(2, 0, 1)
         _at(staged, (k, hi - lo, xh - xl), (n, cols, 1), inner).copy_(
