@@ -28,18 +28,75 @@ def _assert_matches_grads(monitor: GradientMonitor, model: nn.Module) -> None:
             assert rows[name]["grad_norm"] == pytest.approx(float(p.grad.norm()), rel=1e-5), name
 
 
-def test_detach_leaves_the_model_as_it_was():
+def _hook_state(model: nn.Module, opt: torch.optim.Optimizer) -> dict[str, object]:
+    """Every hook dictionary of every module, parameter and the optimiser (and the global
+    module hooks), with requires_grad and the training flags: what a monitor may touch."""
+    from torch.nn.modules import module as module_mod
+    from torch.optim import optimizer as optimizer_mod
+
+    state: dict[str, object] = {}
+    for name, m in model.named_modules():
+        for attr, value in vars(m).items():
+            if "hook" in attr and isinstance(value, dict):
+                state[f"{name}.{attr}"] = sorted(value)
+        state[f"{name}.training"] = m.training
+    for name, p in model.named_parameters():
+        state[f"{name}.requires_grad"] = p.requires_grad
+        state[f"{name}._backward_hooks"] = sorted(p._backward_hooks or {})
+        state[f"{name}._post_accumulate_grad_hooks"] = sorted(
+            getattr(p, "_post_accumulate_grad_hooks", None) or {}
+        )
+    for attr, value in vars(opt).items():
+        if "hook" in attr and isinstance(value, dict):
+            state[f"optimizer.{attr}"] = sorted(value)
+    for attr, value in vars(module_mod).items():
+        if attr.startswith("_global") and isinstance(value, dict):
+            state[f"global.{attr}"] = sorted(value)
+    for attr, value in vars(optimizer_mod).items():
+        if attr.startswith("_global") and isinstance(value, dict):
+            state[f"global.optim.{attr}"] = sorted(value)
+    return state
+
+
+@pytest.mark.parametrize("train_mode", [True, False])
+def test_detach_leaves_the_model_as_it_was(train_mode):
+    # Attach, train recorded steps (activations sampled, update ratios measured), detach:
+    # every hook dictionary, requires_grad and training flag is as it was before attach.
+    torch.manual_seed(0)
     model = mlp([4, 6, 3], activation="relu", batchnorm=True)
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    state = {k: v.clone() for k, v in model.state_dict().items()}
-    monitor = GradientMonitor(model).watch_optimizer(opt)
+    model.fc1.weight.requires_grad_(False)  # a frozen parameter stays frozen
+    model.train(train_mode)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    before = _hook_state(model, opt)
+    monitor = GradientMonitor(model, every=2).watch_optimizer(opt)
     assert _hook_count(model) > 0
     assert opt._optimizer_step_pre_hooks and opt._optimizer_step_post_hooks
+    assert _hook_state(model, opt) != before
+    x, y = torch.randn(8, 4), torch.randint(0, 3, (8,))
+    for _ in range(3):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        monitor.record()
+        opt.step()
+    assert monitor.steps == [0, 2]
+    assert monitor.records[0].activations and monitor.records[0].update_ratios is not None
+    # the next step (3) is not recorded, step 4 is: arm the hooks and detach mid-way
+    opt.zero_grad()
+    nn.functional.cross_entropy(model(x), y).backward()
+    monitor.record()
+    assert _hook_count(model) > 0
     monitor.detach()
+    assert _hook_state(model, opt) == before
     assert _hook_count(model) == 0
-    assert not opt._optimizer_step_pre_hooks and not opt._optimizer_step_post_hooks
-    assert all(torch.equal(v, model.state_dict()[k]) for k, v in state.items())
+    assert model.training is train_mode
+    assert not model.fc1.weight.requires_grad
     assert not monitor.attached
+    # a re-attached monitor records again, and detaches as cleanly
+    monitor.attach()
+    nn.functional.cross_entropy(model(x), y).backward()
+    monitor.record()
+    monitor.detach()
+    assert _hook_state(model, opt) == before
 
 
 def test_context_manager_attaches_and_detaches():

@@ -188,3 +188,30 @@ def test_evaluation_forwards_under_no_grad_are_ignored():
     with torch.no_grad():
         model(torch.full((4, 3), 1e6))
     assert not monitor._buffer
+
+
+def test_default_schedule_samples_activations_and_weight_norms_sparsely():
+    model = mlp([3, 4, 2], activation="relu")
+    monitor = GradientMonitor(model)  # defaults: every step, activation_every=64
+    sampled = [k for k in range(200) if monitor.samples_activations(k)]
+    assert sampled == [0, 1, 2, 4, 8, 16, 32, 64, 128, 192]
+    x, y = torch.randn(4, 3), torch.randint(0, 2, (4,))
+    armed = []
+    for _ in range(10):
+        armed.append(len(model.act1._forward_hooks))
+        _backward(model, x, y)
+        monitor.record()
+    # hooks are installed only for the forward passes of sampled records
+    assert armed == [1, 1, 1, 0, 1, 0, 0, 0, 1, 0]
+    with_acts = [r.step for r in monitor.records if r.activations]
+    with_weights = [r.step for r in monitor.records if r.weight_norms is not None]
+    assert with_acts == with_weights == [0, 1, 2, 4, 8]
+    rows = _param_rows(monitor, 4)
+    assert rows["fc1.weight"]["weight_norm"] == pytest.approx(
+        float(model.fc1.weight.detach().norm())
+    )
+    assert _param_rows(monitor, 3)["fc1.weight"]["weight_norm"] is None
+    every = GradientMonitor(mlp([3, 4, 2]), activation_every=1)
+    assert all(every.samples_activations(k) for k in range(20))
+    with pytest.raises(ValidationError, match="activation_every"):
+        GradientMonitor(model, activation_every=0)

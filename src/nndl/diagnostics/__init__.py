@@ -6,12 +6,19 @@
   :meth:`~GradientMonitor.record`.
 - :func:`diagnose` → :class:`Diagnosis`, a list of :class:`Finding` (``kind`` in
   :data:`FINDING_KINDS`) with the numbers and the remedies.
-- :func:`lightning_callback` (PyTorch Lightning) and
-  :meth:`GradientMonitor.log_to_tensorboard` (TensorBoard).
+- :func:`lightning_callback` (PyTorch Lightning), :func:`huggingface_callback` (🤗 Transformers'
+  ``Trainer``) and :meth:`GradientMonitor.log_to_tensorboard` (TensorBoard).
+- :mod:`nndl.diagnostics.zoo`: labelled training runs that score the diagnosis
+  (``benchmarks/gradient_zoo.py``).
 """
 
 from .findings import FINDING_KINDS, REMEDIES, Diagnosis, Finding, diagnose
-from .integrations import LightningHooks, lightning_callback
+from .integrations import (
+    HuggingFaceHooks,
+    LightningHooks,
+    huggingface_callback,
+    lightning_callback,
+)
 from .monitor import HISTORY_FIELDS, GradientMonitor, StepRecord
 
 __all__ = [
@@ -21,8 +28,10 @@ __all__ = [
     "Diagnosis",
     "Finding",
     "GradientMonitor",
+    "HuggingFaceHooks",
     "LightningHooks",
     "StepRecord",
     "diagnose",
+    "huggingface_callback",
     "lightning_callback",
 ]

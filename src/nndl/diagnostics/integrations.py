@@ -1,9 +1,10 @@
-"""Integrations of the :class:`~nndl.diagnostics.GradientMonitor`: TensorBoard and Lightning.
+"""Integrations of the :class:`~nndl.diagnostics.GradientMonitor`: TensorBoard, Lightning, 🤗.
 
-Both optional packages are imported only when asked for. Under DistributedDataParallel only
-rank 0 writes: the TensorBoard writer is opened lazily, on rank 0, at the first record; the
-Lightning callback logs with ``rank_zero_only=True``. The gradients are read after backward,
-so on every rank they are the synchronised ones.
+The optional packages (``tensorboard``, ``lightning``, ``transformers``) are imported only when
+asked for. Under DistributedDataParallel only rank 0 writes: the TensorBoard writer is opened
+lazily, on rank 0, at the first record; the Lightning callback logs with
+``rank_zero_only=True``. The gradients are read after backward, so on every rank they are the
+synchronised ones.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._validation import DTypeError
+import torch
+
+from .._validation import DTypeError, ValidationError
 from ..train import is_main_process
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -22,7 +25,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .monitor import GradientMonitor, StepRecord
 
-__all__ = ["LightningHooks", "lightning_callback", "record_scalars", "tensorboard_sink"]
+__all__ = [
+    "HuggingFaceHooks",
+    "LightningHooks",
+    "huggingface_callback",
+    "lightning_callback",
+    "record_scalars",
+    "tensorboard_sink",
+]
 
 
 def record_scalars(monitor: GradientMonitor, record: StepRecord) -> dict[str, float]:
@@ -64,6 +74,7 @@ def tensorboard_sink(
         ImportError: ``tensorboard`` is not installed (only when a folder is given).
         DTypeError: ``target`` is neither a path nor a writer.
     """
+    opened: list[Any] = []  # the writer opened here, once (rank 0, first record)
     if isinstance(target, str | os.PathLike):
         try:
             from torch.utils.tensorboard import SummaryWriter
@@ -73,17 +84,16 @@ def tensorboard_sink(
             ) from exc
         log_dir = os.fspath(target)
 
-        @functools.cache
         def writer() -> Any:
-            return SummaryWriter(log_dir=log_dir)
+            if not opened:
+                opened.append(SummaryWriter(log_dir=log_dir))
+            return opened[0]
 
-        owned = True
     elif hasattr(target, "add_scalar"):
 
         def writer() -> Any:
             return target
 
-        owned = False
     else:
         raise DTypeError(
             "tensorboard target must be a log folder or a SummaryWriter, got "
@@ -98,9 +108,9 @@ def tensorboard_sink(
             w.add_scalar(tag, value, record.step)
 
     def close() -> None:
-        if owned and writer.cache_info().currsize:  # type: ignore[attr-defined]
-            writer().close()
-        elif not owned and hasattr(target, "flush"):
+        if opened:
+            opened[0].close()
+        elif hasattr(target, "add_scalar") and hasattr(target, "flush"):
             target.flush()
 
     return sink, close
@@ -113,7 +123,8 @@ class LightningHooks:
       given, attached).
     - ``on_before_optimizer_step``: gradients are final (accumulated, unscaled, synchronised):
       :meth:`GradientMonitor.record`; on recorded steps copy the weights and log the numbers.
-    - ``on_train_batch_end``: the optimiser has stepped: update-to-weight ratios.
+    - ``on_train_batch_end``: the optimiser has stepped: update-to-weight ratios, and the
+      step's loss (from ``training_step``'s output) for the diagnosis.
     - ``on_fit_end``: detach a monitor the callback created.
     """
 
@@ -122,7 +133,7 @@ class LightningHooks:
         monitor: GradientMonitor | None = None,
         *,
         every: int = 1,
-        activations: bool = False,
+        activations: bool = True,
         watch: str | Sequence[str] | None = None,
         log: bool = True,
     ):
@@ -152,6 +163,11 @@ class LightningHooks:
     def on_train_batch_end(self, trainer: Any, pl_module: Any, *args: Any, **kwargs: Any) -> None:
         if self.monitor is not None:
             self.monitor._end_update()
+            outputs = args[0] if args else kwargs.get("outputs")
+            if isinstance(outputs, dict):
+                outputs = outputs.get("loss")
+            if isinstance(outputs, torch.Tensor) and outputs.numel() == 1:
+                self.monitor.set_loss(float(outputs.detach()))
 
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
         if self.monitor is not None:
@@ -165,7 +181,7 @@ def _lightning_callback_base() -> type:
         from lightning.pytorch import Callback
     except ImportError:
         try:
-            from pytorch_lightning import Callback
+            from pytorch_lightning import Callback  # type: ignore[assignment]
         except ImportError:
             raise ImportError(
                 "the Lightning callback needs PyTorch Lightning: pip install lightning"
@@ -186,7 +202,7 @@ def lightning_callback(
     monitor: GradientMonitor | None = None,
     *,
     every: int = 1,
-    activations: bool = False,
+    activations: bool = True,
     watch: str | Sequence[str] | None = None,
     log: bool = True,
 ) -> Any:
@@ -209,3 +225,108 @@ def lightning_callback(
     """
     cls = _callback_class(_lightning_callback_base())
     return cls(monitor, every=every, activations=activations, watch=watch, log=log)
+
+
+class HuggingFaceHooks:
+    """What the 🤗 Transformers callback does, written without transformers.
+
+    - ``on_train_begin``: monitor the model the Trainer trains (a new :class:`GradientMonitor`,
+      or the one given, attached).
+    - ``on_pre_optimizer_step``: gradients are final (accumulated, and clipped when
+      ``TrainingArguments.max_grad_norm`` > 0, its default 1.0: set it to 0 to see the raw
+      gradients): :meth:`GradientMonitor.record`; on recorded steps copy the weights.
+    - ``on_optimizer_step``: the optimiser has stepped: update-to-weight ratios.
+    - ``on_log``: the logged training loss is attached to the step just recorded.
+    - ``on_train_end``: detach a monitor the callback created.
+    """
+
+    def __init__(
+        self,
+        monitor: GradientMonitor | None = None,
+        *,
+        every: int = 1,
+        activations: bool = True,
+        watch: str | Sequence[str] | None = None,
+    ):
+        self.monitor = monitor
+        self._settings = {"every": every, "activations": activations, "watch": watch}
+        self._owned = False
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        from .monitor import GradientMonitor
+
+        if self.monitor is None:
+            model = kwargs.get("model")
+            if model is None:
+                raise ValidationError(
+                    "the Trainer passed no model to on_train_begin: give the callback a monitor"
+                )
+            self.monitor = GradientMonitor(model, **self._settings)  # type: ignore[arg-type]
+            self._owned = True
+        self.monitor.attach()
+        self.monitor._expects_update = True
+
+    def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.monitor is not None and self.monitor.record():
+            self.monitor._begin_update()
+
+    def on_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.monitor is not None:
+            self.monitor._end_update()
+
+    def on_log(
+        self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any
+    ) -> None:
+        loss = (logs or {}).get("loss")
+        if self.monitor is not None and isinstance(loss, int | float):
+            self.monitor.set_loss(float(loss))
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.monitor is not None:
+            self.monitor._flush_pending()
+            if self._owned:
+                self.monitor.detach()
+
+
+@functools.cache
+def _huggingface_class(base: type) -> type:
+    return type(
+        "GradientMonitorTrainerCallback",
+        (HuggingFaceHooks, base),
+        {"__doc__": "A transformers TrainerCallback running a GradientMonitor (HuggingFaceHooks)."},
+    )
+
+
+def huggingface_callback(
+    monitor: GradientMonitor | None = None,
+    *,
+    every: int = 1,
+    activations: bool = True,
+    watch: str | Sequence[str] | None = None,
+) -> Any:
+    """A ``transformers.TrainerCallback`` that monitors the model's gradients.
+
+    Args:
+        monitor: an existing monitor to drive; None creates one on the Trainer's model with
+            ``every``, ``activations`` and ``watch`` at ``on_train_begin``.
+
+    Returns:
+        The callback; its ``monitor`` attribute holds the monitor (after training starts).
+
+    Raises:
+        ImportError: ``transformers`` is not installed (``pip install nndl[huggingface]``).
+
+    Example:
+        >>> callback = huggingface_callback()
+        >>> trainer = transformers.Trainer(model, args, callbacks=[callback])  # doctest: +SKIP
+        >>> trainer.train()  # doctest: +SKIP
+        >>> print(callback.monitor.diagnose())  # doctest: +SKIP
+    """
+    try:
+        from transformers import TrainerCallback
+    except ImportError:
+        raise ImportError(
+            "the Hugging Face callback needs transformers: pip install 'nndl[huggingface]'"
+        ) from None
+    cls = _huggingface_class(TrainerCallback)
+    return cls(monitor, every=every, activations=activations, watch=watch)

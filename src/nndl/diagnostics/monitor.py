@@ -16,14 +16,21 @@ What it records after each recorded backward pass (every ``every``-th call of
   used is named in each record (``speed_measure``);
 - with an optimiser watched, the **update-to-weight ratio**
   :math:`\lVert \theta_{t+1} - \theta_t \rVert / \lVert \theta_t \rVert` across the step;
+- ``weight_norm`` :math:`\lVert \theta \rVert_2` (before the optimiser step), the scale the
+  diagnosis compares the gradient with, and the ``loss`` when it is passed to ``record``;
 - with ``activations=True``, forward-hook statistics of the activation modules and layers (see
-  :mod:`nndl.diagnostics._activations`): saturated fraction, dead fraction, mean and std.
+  :mod:`nndl.diagnostics._activations`): saturated fraction, dead fraction, mean and std, on a
+  sparser schedule of their own: the recorded steps numbered :math:`k = 0, 1, 2, 4, 8, \ldots`
+  (powers of two below ``activation_every``), then every ``activation_every``-th (default 64):
+  dense at the start, where problems first show, and cheap afterwards. The weight norms are
+  read on the same records (and on every recorded step when an optimiser is watched).
 
 Cost: gradients are read from ``param.grad`` after backward (no gradient hooks), with one
-batched ``torch._foreach_norm`` and a single device-to-host transfer per recorded step. On the
-steps that are not recorded, :meth:`~GradientMonitor.record` only counts, and the forward hooks
-(``activations=True``) are not even installed: they are added just before a recorded step's
-forward pass and removed after it.
+batched ``torch._foreach_norm`` over the gradients and the weights and a single device-to-host
+transfer per recorded step. On the steps that are not recorded, :meth:`~GradientMonitor.record`
+only counts, and the forward hooks are not even installed: they are added just before the
+forward pass of a step whose activations are sampled and removed after it; each hook costs two
+or three fused reductions of the module's output.
 
 Because gradients are read after backward, the numbers are those of the gradients the optimiser
 sees: synchronised (averaged) across processes under DistributedDataParallel, and unaffected by
@@ -40,7 +47,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
@@ -48,7 +55,7 @@ from torch import nn
 from .._io import atomic_write_json, atomic_write_text, to_jsonable
 from .._validation import DTypeError, ValidationError, check_int, closest_first
 from ..train import Callback, is_main_process
-from ._activations import ActivationStats, make_hook, module_kind
+from ._activations import ActivationStats, make_hook, module_kind, read_scalars
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -71,6 +78,7 @@ HISTORY_FIELDS: tuple[str, ...] = (
     "speed_measure",
     "weight_norm",
     "update_ratio",
+    "loss",
     "nonfinite",
     "module_type",
     "saturated_fraction",
@@ -94,6 +102,7 @@ class StepRecord:
     activations: dict[str, dict[str, float | None]] = field(default_factory=dict)
     weight_norms: list[float | None] | None = None
     update_ratios: list[float | None] | None = None
+    loss: float | None = None
 
 
 @dataclass(frozen=True)
@@ -108,12 +117,21 @@ def _unwrap(model: nn.Module) -> tuple[nn.Module, bool]:
     compiled = False
     for _ in range(8):  # DDP(compile(model)), compile(DDP(model)), …
         if hasattr(model, "_orig_mod") and type(model).__name__ == "OptimizedModule":
-            model, compiled = model._orig_mod, True
+            model, compiled = cast(nn.Module, model._orig_mod), True
         elif isinstance(model, nn.parallel.DistributedDataParallel | nn.DataParallel):
             model = model.module
         else:
             break
     return model, compiled
+
+
+#: Modules after which a layer's bias is absorbed (its gradient is zero by construction).
+_NORMS: tuple[type[nn.Module], ...] = (
+    nn.modules.batchnorm._NormBase,
+    nn.LayerNorm,
+    nn.GroupNorm,
+    nn.LocalResponseNorm,
+)
 
 
 def _short(name: str) -> str:
@@ -139,6 +157,9 @@ class GradientMonitor(Callback):
         every: record one backward pass out of ``every`` (steps 0, every, 2·every, …).
         activations: record activation statistics with forward hooks on the activation modules
             (sigmoid, tanh, ReLU family) and the monitored layers. Off for compiled models.
+        activation_every: the activation statistics' (and weight norms') own schedule, in
+            recorded steps: records 0, 1, 2, 4, … (powers of two below it), then every
+            ``activation_every``-th record. 1 samples every recorded step.
         watch: fnmatch patterns for the parameter names to monitor (``"fc*"``,
             ``"encoder.layers.0.*"``); activation modules are matched by their module name.
             None monitors everything. Watching a few layers keeps large models cheap.
@@ -167,7 +188,8 @@ class GradientMonitor(Callback):
         compiled: the model was compiled with ``torch.compile`` (activation hooks are off).
 
     Raises:
-        ValidationError: ``every`` < 1, or ``watch`` patterns that match no parameter.
+        ValidationError: ``every`` or ``activation_every`` < 1, or ``watch`` patterns that match
+            no parameter.
     """
 
     def __init__(
@@ -177,11 +199,13 @@ class GradientMonitor(Callback):
         activations: bool = True,
         watch: str | Sequence[str] | None = None,
         *,
+        activation_every: int = 64,
         attach: bool = True,
     ):
         if not isinstance(model, nn.Module):
             raise DTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.every = check_int(every, name="every", low=1)
+        self.activation_every = check_int(activation_every, name="activation_every", low=1)
         if isinstance(watch, str):
             watch = (watch,)
         if watch is not None:
@@ -225,7 +249,13 @@ class GradientMonitor(Callback):
         self._recurrent = False
         self._hook_targets: list[tuple[str, nn.Module, str | None]] = []
         compiled_prefixes: list[str] = []
+        normalised: set[int] = set()
+        pending: int | None = None  # the last layer seen, until the next leaf module
         for mod_name, mod in self.module.named_modules():
+            if pending is not None and not list(mod.children()):
+                if isinstance(mod, _NORMS):
+                    normalised.add(pending)
+                pending = None
             if isinstance(mod, nn.RNNBase | nn.RNNCellBase):
                 self._recurrent = True
             if getattr(mod, "_compiled_call_impl", None) is not None:
@@ -240,6 +270,7 @@ class GradientMonitor(Callback):
                 owned.append((full, p))
             layer_name = mod_name or ROOT_NAME
             if owned:
+                pending = len(layers) if not isinstance(mod, _NORMS) else None
                 layers.append(layer_name)
                 layer_params.append([])
                 for full, p in owned:
@@ -266,6 +297,7 @@ class GradientMonitor(Callback):
         self._param_layer = layer_of
         self.layers = layers
         self._layer_params = layer_params
+        self._normalised = normalised
         self._speed_sources = [self._speed_source(idx) for idx in layer_params]
         self._weight_sources = [self._weight_source(idx) for idx in layer_params]
         devices = {(p.device, p.dtype) for p in params}
@@ -292,8 +324,7 @@ class GradientMonitor(Callback):
         """Install what the monitor needs (the activation hooks, armed for the next record)."""
         if not self.attached:
             self.attached = True
-            if self._next_is_recorded():
-                self._arm()
+            self._sync_hooks()
         return self
 
     def detach(self) -> GradientMonitor:
@@ -324,6 +355,22 @@ class GradientMonitor(Callback):
 
     def _next_is_recorded(self) -> bool:
         return self._counter % self.every == 0
+
+    def samples_activations(self, record_index: int) -> bool:
+        """Whether the ``record_index``-th recorded step (from 0) samples activation statistics.
+
+        True for 0, the powers of two below ``activation_every``, and the multiples of
+        ``activation_every`` (with the defaults: records 0, 1, 2, 4, 8, 16, 32, 64, 128, …).
+        """
+        k, every = record_index, self.activation_every
+        return k % every == 0 or (k < every and k & (k - 1) == 0)
+
+    def _sync_hooks(self) -> None:
+        """Arm the forward hooks exactly when the next step's activations are sampled."""
+        if self._next_is_recorded() and self.samples_activations(len(self._records)):
+            self._arm()
+        else:
+            self._disarm()
 
     def _arm(self) -> None:
         if self._handles or not self.activations or not self.attached:
@@ -363,21 +410,40 @@ class GradientMonitor(Callback):
         """How many times :meth:`record` has been called (the next step's number)."""
         return self._counter
 
-    def record(self) -> bool:
+    def record(self, loss: float | torch.Tensor | None = None) -> bool:
         """Call after ``loss.backward()``: records this step if it is one of every ``every``.
+
+        Args:
+            loss: the step's loss (a number or a 0-d tensor), kept on recorded steps: the
+                diagnosis reads its growth and non-finite values. A tensor costs one
+                device-to-host transfer, on recorded steps only.
 
         Returns:
             True if the step was recorded.
+
+        Raises:
+            DTypeError: ``loss`` is neither a number nor a one-element tensor.
         """
+        if loss is not None and not (
+            (isinstance(loss, torch.Tensor) and loss.numel() == 1)
+            or (isinstance(loss, int | float) and not isinstance(loss, bool))
+        ):
+            raise DTypeError(
+                f"loss must be a number or a one-element tensor, got {type(loss).__name__}"
+                + (f" of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else "")
+            )
         step = self._counter
         self._counter = step + 1
         if step % self.every:
-            if self._counter % self.every == 0 and self._hook_targets:
-                self._arm()
+            if self.activations:
+                self._sync_hooks()
             return False
         self._store(step)
-        if self.every > 1:
-            self._disarm()
+        if loss is not None:
+            value = loss.detach() if isinstance(loss, torch.Tensor) else loss
+            self._records[-1].loss = float(value)
+        if self.activations:
+            self._sync_hooks()
         return True
 
     def _store(self, step: int) -> None:
@@ -386,20 +452,33 @@ class GradientMonitor(Callback):
         present = [i for i, g in enumerate(grads) if g is not None]
         norms: list[float | None] = [None] * len(params)
         nonfinite = [0] * len(params)
-        values = _norms([grads[i] for i in present], self._uniform)  # type: ignore[misc]
+        # weight norms change slowly: read them on the sampled records only (and, with an
+        # optimiser watched, from the copy taken for the update ratios)
+        sampled = self.samples_activations(len(self._records))
+        tensors = [grads[i] for i in present] + ([p.detach() for p in params] if sampled else [])
+        values = _norms(tensors, self._uniform)  # type: ignore[arg-type]
+        values, weights = values[: len(present)], values[len(present) :]
+        weight_norms: list[float | None] | None = list(weights) if sampled else None
         for i, value in zip(present, values, strict=True):
             if not math.isfinite(value):
                 grad = grads[i]
-                grad = grad.coalesce().values() if grad.is_sparse else grad  # type: ignore[union-attr]
+                assert grad is not None  # i is in present
+                grad = grad.coalesce().values() if grad.is_sparse else grad
                 nonfinite[i] = int((~torch.isfinite(grad)).sum())
                 if nonfinite[i] == 0:  # the norm overflowed its dtype: recompute in float64
                     value = float(torch.linalg.vector_norm(grad.double()))
             norms[i] = value
         activations = {}
         if self._buffer:
-            activations = {name: stats.summarise() for name, stats in self._buffer.items()}
+            # every module's numbers in one stack and host transfer (per dtype)
+            pending = [(name, stats, stats.scalars()) for name, stats in self._buffer.items()]
+            values = read_scalars([t for _, _, ts in pending for t in ts])
+            offset = 0
+            for name, stats, ts in pending:
+                activations[name] = stats.summarise(values[offset : offset + len(ts)])
+                offset += len(ts)
             self._buffer.clear()
-        record = StepRecord(step, norms, nonfinite, activations)
+        record = StepRecord(step, norms, nonfinite, activations, weight_norms)
         self._records.append(record)
         self._history = None
         if not self._expects_update:
@@ -422,12 +501,16 @@ class GradientMonitor(Callback):
         record, before = self._snapshot_record, self._snapshot
         self._snapshot, self._snapshot_record = None, None
         after = [p.detach() for p in self._params]
-        deltas = torch._foreach_sub(after, before)
+        deltas = list(torch._foreach_sub(after, before))
         delta_norms = _norms(deltas, self._uniform)
-        weight_norms = _norms(before, self._uniform)
-        record.weight_norms = list(weight_norms)
+        weight_norms: list[float | None] = list(
+            record.weight_norms
+            if record.weight_norms is not None
+            else _norms(before, self._uniform)
+        )
+        record.weight_norms = weight_norms
         record.update_ratios = [
-            d / w if w > 0 and math.isfinite(w) else None
+            d / w if w is not None and w > 0 and math.isfinite(w) else None
             for d, w in zip(delta_norms, weight_norms, strict=True)
         ]
         self._history = None
@@ -462,6 +545,18 @@ class GradientMonitor(Callback):
 
     def on_step_end(self, trainer: Trainer, loss: float) -> None:
         self._end_update()
+        self.set_loss(loss)
+
+    def set_loss(self, loss: float) -> None:
+        """Attach the loss of the step just recorded (for callers that know it after ``record``)."""
+        last = self._records[-1] if self._records else None
+        if (
+            last is not None
+            and last.step == self._counter - 1
+            and last.loss is None
+            and isinstance(loss, int | float)
+        ):
+            last.loss = float(loss)
 
     def on_train_end(self, trainer: Trainer) -> None:
         self._flush_pending()
@@ -485,10 +580,17 @@ class GradientMonitor(Callback):
 
     def _speeds(self, record: StepRecord, diagnostic: bool = False) -> list[float]:
         out = []
-        for src, wsrc in zip(self._speed_sources, self._weight_sources, strict=True):
+        for k, (src, wsrc) in enumerate(
+            zip(self._speed_sources, self._weight_sources, strict=True)
+        ):
             norm = record.grad_norms[src.param]
             speed = math.nan if norm is None else norm / src.divisor
-            if diagnostic and src.measure == BIAS_MEASURE and src.param != wsrc.param:
+            if (
+                diagnostic
+                and src.measure == BIAS_MEASURE
+                and src.param != wsrc.param
+                and k in self._normalised
+            ):
                 # A bias followed by a normalisation (BatchNorm subtracts the batch mean) gets
                 # an exactly zero gradient by construction; judge such a layer by its weight.
                 wnorm = record.grad_norms[wsrc.param]
@@ -569,6 +671,7 @@ class GradientMonitor(Callback):
             row.update(
                 step=record.step,
                 kind="parameter",
+                loss=record.loss,
                 layer=self.layers[layer],
                 parameter=name,
                 numel=self._params[i].numel(),
@@ -586,7 +689,7 @@ class GradientMonitor(Callback):
         types = {name: type(module).__name__ for name, module, _ in self._hook_targets}
         for module_name, stats in record.activations.items():
             row = dict(blank)
-            row.update(step=record.step, kind="activation", layer=module_name)
+            row.update(step=record.step, kind="activation", layer=module_name, loss=record.loss)
             row["module_type"] = types.get(module_name)
             row.update(stats)
             yield row
@@ -607,6 +710,7 @@ class GradientMonitor(Callback):
         return to_jsonable(
             {
                 "every": self.every,
+                "activation_every": self.activation_every,
                 "watch": list(self.watch) if self.watch is not None else None,
                 "layers": [
                     {
@@ -628,7 +732,7 @@ class GradientMonitor(Callback):
             return None
         return atomic_write_json(path, self.to_dict())
 
-    def diagnose(self, **thresholds: float) -> Diagnosis:
+    def diagnose(self, **thresholds: Any) -> Diagnosis:
         """Findings about the recorded steps; see :func:`nndl.diagnostics.diagnose`."""
         from .findings import diagnose
 
@@ -667,7 +771,8 @@ class GradientMonitor(Callback):
     def __repr__(self) -> str:
         return (
             f"GradientMonitor({type(self.module).__name__}, every={self.every}, "
-            f"activations={self.activations}, layers={len(self.layers)}, "
+            f"activations={self.activations}, activation_every={self.activation_every}, "
+            f"layers={len(self.layers)}, "
             f"parameters={len(self.parameter_names)}, recorded={len(self._records)}, "
             f"attached={self.attached})"
         )

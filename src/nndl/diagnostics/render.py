@@ -71,11 +71,11 @@ def summary(monitor: GradientMonitor, step: int = -1) -> Table:
         )
         ratio = None
         if record.update_ratios is not None and record.weight_norms is not None:
-            pairs = [
-                (record.update_ratios[i], record.weight_norms[i])
-                for i in indices
-                if record.update_ratios[i] is not None and record.weight_norms[i] is not None
-            ]
+            pairs: list[tuple[float, float]] = []
+            for i in indices:
+                u, w = record.update_ratios[i], record.weight_norms[i]
+                if u is not None and w is not None:
+                    pairs.append((u, w))
             weight = math.sqrt(sum(w * w for _, w in pairs))
             if pairs and weight > 0:
                 ratio = math.sqrt(sum((r * w) ** 2 for r, w in pairs)) / weight
