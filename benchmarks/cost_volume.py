@@ -142,6 +142,12 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="also time cost_volume_1d (stereo, B=1, C=32, 128x256, D=64)",
     )
+    parser.add_argument(
+        "--with-strides",
+        action="store_true",
+        help="also time strides 1, 2, 4, 16, 40 on B=1, C=8, 64x64, d=4 (issue 13: memory and "
+        "time stay bounded by the input and output sizes)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -211,6 +217,25 @@ def main(argv: list[str] | None = None) -> None:
                 f"{impl:>9}: fwd {r['fwd']:.1f} ms, fwd+bwd {r['fb']:.1f} ms, "
                 f"peak {r['mem']:.1f} MiB"
             )
+    if args.with_strides:
+        a = torch.randn(1, 8, 64, 64, requires_grad=True)
+        c = torch.randn(1, 8, 64, 64, requires_grad=True)
+        up = torch.randn(1, 81, 64, 64)
+        io_mib = (2 * a.numel() + up.numel()) * 4 / 2**20
+        print("\ncost_volume with stride s, B=1, C=8, 64x64, d=4")
+        for stride in (1, 2, 4, 16, 40):
+            for impl in ("fast", "reference"):
+                r = measure(
+                    lambda x, y, i=impl, s=stride: cost_volume(x, y, 4, stride=s, impl=i),
+                    a,
+                    c,
+                    up,
+                    args.repeats,
+                )
+                print(
+                    f"s={stride:>2} {impl:>9}: fwd {r['fwd']:.1f} ms, fwd+bwd {r['fb']:.1f} ms, "
+                    f"peak {r['mem']:.2f} MiB ({r['mem'] / io_mib:.2f}× inputs+output)"
+                )
 
 
 if __name__ == "__main__":

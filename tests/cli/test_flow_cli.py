@@ -68,7 +68,7 @@ def test_train_pwc_then_use_the_checkpoint(shifted_pair, tmp_path, capsys):
         "4",
     ]
     assert main(args) == 0
-    assert "held-out EPE" in capsys.readouterr().out
+    assert "held-out benchmark EPE" in capsys.readouterr().out
     model = folder / "pwc.safetensors"
     out = tmp_path / "pwc.png"
     assert (
@@ -90,13 +90,27 @@ def test_train_pwc_then_use_the_checkpoint(shifted_pair, tmp_path, capsys):
     assert out.stat().st_size > 0
 
 
+def test_flow_uses_the_shipped_weights_by_default(shifted_pair, tmp_path, capsys):
+    npy = tmp_path / "pwc.npy"
+    args = ["--quiet", "flow", *shifted_pair, "--out", str(tmp_path / "pwc.png")]
+    assert main([*args, "--method", "pwc", "--npy", str(npy)]) == 0
+    flow = np.load(npy)
+    assert flow[:, 16:-16, 16:-16].mean((1, 2)) == pytest.approx([2.0, -1.0], abs=0.3)
+    assert "flow pwc:" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["flow", "{a}", "{missing}", "--out", "{out}"], "does not exist"),
         (["flow", "{a}", "{small}", "--out", "{out}"], "must have the same size"),
         (["flow", "{a}", "{b}", "--out", "{tmp}/flow.jpg"], "--out must be a .png file"),
-        (["flow", "{a}", "{b}", "--out", "{out}", "--method", "pwc"], "needs --checkpoint"),
+        (["flow", "{a}", "{b}", "--out", "{out}", "--checkpoint", "{a}"], "only used with"),
+        (["flow", "{a}", "{b}", "--out", "{out}", "--max-flow", "inf"], "--max-flow must be"),
+        (["flow", "{a}", "{b}", "--out", "{out}", "--max-flow", "nan"], "--max-flow must be"),
+        (["flow", "{a}", "{b}", "--out", "{out}", "--max-flow", "-1"], "--max-flow must be"),
+        (["flow", "{a}", "{b}", "--out", "{tmp}/dir.png"], "is a folder"),
+        (["flow", "{a}", "{b}", "--out", "{out}", "--npy", "{tmp}"], "is a folder"),
         (
             ["flow", "{a}", "{b}", "--out", "{out}", "--method", "pwc", "--checkpoint", "{a}"],
             "corrupt or not an nndl checkpoint",
@@ -106,11 +120,14 @@ def test_train_pwc_then_use_the_checkpoint(shifted_pair, tmp_path, capsys):
             ["stereo", "{a}", "{b}", "--max-disparity", "0", "--out", "{out}"],
             "max_disparity must be an int",
         ),
-        (["train", "pwc", "--out", "{tmp}/t", "--epochs", "0"], "--epochs must be >= 1"),
+        (["train", "pwc", "--out", "{tmp}/t", "--epochs", "0"], "--epochs must be in [1,"),
+        (["train", "pwc", "--out", "{tmp}/t", "--lr", "nan"], "--lr must be in (0, 1]"),
+        (["train", "pwc", "--out", "{tmp}/t", "--max-flow", "inf"], "--max-flow must be in"),
     ],
 )
 def test_bad_input_is_a_clear_error(argv, message, shifted_pair, tmp_path, capsys):
     small = _save(tmp_path / "small.png", torch.rand(3, 10, 10))
+    (tmp_path / "dir.png").mkdir()
     (tmp_path / "not.png").write_text("not an image")
     names = {
         "a": shifted_pair[0],

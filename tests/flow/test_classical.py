@@ -81,3 +81,60 @@ def test_rejects_bad_input():
         estimate_flow(img.to(torch.int32), img.to(torch.int32))
     with pytest.raises(ValidationError, match="max_displacement must be an int in the range"):
         estimate_flow(img, img, max_displacement=0)
+
+
+# Issue 12: real pairs are never photometrically identical. The estimator must never do worse
+# than zero flow and stay within PHOTOMETRIC_TOLERANCE px of its clean result under each change
+# (the tolerance is the stated robustness of the model card).
+PHOTOMETRIC_TOLERANCE = 0.3
+PERTURBATIONS = {
+    "offset +0.05": lambda x, g: x + 0.05,
+    "gain x0.9": lambda x, g: x * 0.9,
+    "gamma 0.8": lambda x, g: x.clamp(0, 1) ** 0.8,
+    "noise 0.01": lambda x, g: x + 0.01 * torch.randn(x.shape, generator=g),
+    "blur 1 px": lambda x, g: _blur(x),
+}
+
+
+def _blur(x):
+    from nndl.flow._filters import gaussian_blur
+
+    return gaussian_blur(x, 1.0)
+
+
+@pytest.fixture(scope="module")
+def smooth_pairs():
+    pairs = make_flow_pairs(
+        3,
+        (128, 128),
+        max_flow=10.0,
+        kinds=("smooth", "mixed"),
+        images=("coffee", "astronaut", "camera"),
+        source_scale=1.0,
+        generator=torch.Generator().manual_seed(5),
+    )
+    clean = estimate_flow(pairs.img1, pairs.img2)
+    return pairs, clean
+
+
+@pytest.mark.parametrize("change", sorted(PERTURBATIONS))
+def test_photometric_changes_neither_break_nor_lose_to_zero_flow(smooth_pairs, change):
+    pairs, clean = smooth_pairs
+    g = torch.Generator().manual_seed(0)
+    changed = PERTURBATIONS[change](pairs.img2, g)
+    est = estimate_flow(pairs.img1, changed)
+    for i in range(len(pairs)):
+        zero = endpoint_error(torch.zeros_like(pairs.flow[i]), pairs.flow[i])
+        base = endpoint_error(clean[i], pairs.flow[i])
+        epe = endpoint_error(est[i], pairs.flow[i])
+        assert epe < zero, (change, i, epe, zero)
+        assert epe <= base + PHOTOMETRIC_TOLERANCE, (change, i, epe, base)
+    assert float(est.abs().max()) <= 4 * (2**4 - 1)
+
+
+def test_no_warping_and_single_level_ablations_lose_on_large_flows(smooth_pairs):
+    pairs, clean = smooth_pairs
+    full = endpoint_error(clean, pairs.flow)
+    single = endpoint_error(estimate_flow(pairs.img1, pairs.img2, levels=1), pairs.flow)
+    no_warp = endpoint_error(estimate_flow(pairs.img1, pairs.img2, warping=False), pairs.flow)
+    assert full < single and full < no_warp, (full, single, no_warp)

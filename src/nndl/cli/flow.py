@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ import numpy as np
 import torch
 from rich.console import Console
 
-from .._io import atomic_write
+from .._io import atomic_write, check_output_file
 from .._validation import ValidationError
 
 __all__ = ["register"]
@@ -23,13 +25,10 @@ def _console() -> Console:
 
 
 def _write_png(path: str, rgb: torch.Tensor) -> Path:
-    """Write a Tensor[3, H, W] in [0, 1] as an 8-bit PNG, atomically."""
-    from PIL import Image
+    """Write a Tensor[3, H, W] in [0, 1] as an 8-bit PNG (:func:`nndl.data.save_image`)."""
+    from ..data import save_image
 
-    arr = (rgb.clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(arr).save(buffer, format="PNG")
-    return atomic_write(path, lambda handle: handle.write(buffer.getvalue()))
+    return save_image(path, rgb)
 
 
 def _write_npy(path: str, array: np.ndarray) -> Path:
@@ -45,26 +44,32 @@ def _check_png(path: str, option: str) -> None:
 
 def _flow(args: argparse.Namespace) -> int:
     from ..data import load_image
-    from ..flow import estimate_flow, flow_to_color, load_pwc
+    from ..flow import PWCNetLite, estimate_flow, flow_to_color, load_pwc
 
     _check_png(args.out, "--out")
-    if args.method == "pwc" and not args.checkpoint:
-        raise ValidationError(
-            "--method pwc needs --checkpoint PATH (write one with `nndl train pwc`)"
-        )
-    if args.max_flow is not None and not args.max_flow > 0:
-        raise ValidationError(f"--max-flow must be > 0, got {args.max_flow}")
+    check_output_file(args.out, name="--out")
+    if args.npy:
+        check_output_file(args.npy, name="--npy")
+    if args.method != "pwc" and args.checkpoint:
+        raise ValidationError("--checkpoint is only used with --method pwc")
+    if args.max_flow is not None and not (math.isfinite(args.max_flow) and args.max_flow > 0):
+        raise ValidationError(f"--max-flow must be a finite number > 0, got {args.max_flow}")
     img1, img2 = load_image(args.img1), load_image(args.img2)
     if img1.shape != img2.shape:
         raise ValidationError(
             f"IMG1 and IMG2 must have the same size, got {img1.shape[2]}×{img1.shape[1]} "
             f"({args.img1}) and {img2.shape[2]}×{img2.shape[1]} ({args.img2})"
         )
-    start = time.perf_counter()
+    model = None
     if args.method == "pwc":
-        flow = load_pwc(args.checkpoint).predict(img1, img2)
+        model = load_pwc(args.checkpoint) if args.checkpoint else PWCNetLite.pretrained()
+    start = time.perf_counter()
+    if model is not None:
+        flow = model.predict(img1, img2)
+        assert isinstance(flow, torch.Tensor)
     else:
         flow = estimate_flow(img1, img2, levels=args.levels, max_displacement=args.max_displacement)
+        assert isinstance(flow, torch.Tensor)
     seconds = time.perf_counter() - start
     _write_png(args.out, flow_to_color(flow, max_flow=args.max_flow))
     if args.npy:
@@ -87,6 +92,9 @@ def _stereo(args: argparse.Namespace) -> int:
     from ..flow import disparity_to_color, estimate_disparity, fill_holes
 
     _check_png(args.out, "--out")
+    check_output_file(args.out, name="--out")
+    if args.npy:
+        check_output_file(args.npy, name="--npy")
     left, right = load_image(args.left), load_image(args.right)
     if left.shape != right.shape:
         raise ValidationError(
@@ -130,70 +138,95 @@ def _stereo(args: argparse.Namespace) -> int:
 def _train_pwc(args: argparse.Namespace) -> int:
     from .._io import ensure_dir
     from ..flow import (
-        HELDOUT_IMAGES,
         PWCNetLite,
+        PWCRecipe,
+        benchmark_pairs,
         endpoint_error,
-        make_flow_pairs,
+        pwc_training_data,
         save_pwc,
         train_pwc,
     )
+    from ..train import is_main_process
 
-    for value, name in (
-        (args.pairs, "--pairs"),
-        (args.epochs, "--epochs"),
-        (args.batch_size, "--batch-size"),
-    ):
-        if value < 1:
-            raise ValidationError(f"{name} must be >= 1, got {value}")
-    if args.size < 16:
-        raise ValidationError(f"--size must be >= 16, got {args.size}")
-    out = ensure_dir(args.out, name="--out folder")
-    gen = torch.Generator().manual_seed(args.seed)
-    size = (args.size, args.size)
-    train = make_flow_pairs(args.pairs, size, max_flow=args.max_flow, generator=gen)
-    val = make_flow_pairs(
-        args.val_pairs,
-        size,
-        max_flow=args.max_flow,
-        images=HELDOUT_IMAGES,
-        generator=torch.Generator().manual_seed(args.seed + 1),
+    checks = (
+        (args.pairs, "--pairs", 1, 1_000_000),
+        (args.val_pairs, "--val-pairs", 1, 100_000),
+        (args.epochs, "--epochs", 1, 100_000),
+        (args.batch_size, "--batch-size", 1, 1_000_000),
+        (args.size, "--size", 16, 1024),
+        (args.seed, "--seed", 0, 2**32 - 1),
     )
-    torch.manual_seed(args.seed)
+    for value, name, low, high in checks:
+        if not low <= value <= high:
+            raise ValidationError(f"{name} must be in [{low}, {high}], got {value}")
+    limits: tuple[tuple[float, str, float], ...] = (
+        (args.max_flow, "--max-flow", args.size / 2),
+        (args.lr, "--lr", 1.0),
+    )
+    for number, option, top in limits:
+        if not 0 < number <= top:
+            raise ValidationError(f"{option} must be in (0, {top:g}], got {number}")
+    recipe = PWCRecipe(**{f.name: getattr(args, f.name) for f in dataclasses.fields(PWCRecipe)})
+    out = ensure_dir(args.out, name="--out folder")
+    weights = check_output_file(out / "pwc.safetensors", name="weights file")
+    train, val = pwc_training_data(recipe)
+    torch.manual_seed(recipe.seed)
     model = PWCNetLite()
+    start, cpu_start = time.perf_counter(), time.process_time()
     history = train_pwc(
         model,
         train.tensors(),
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
+        epochs=recipe.epochs,
+        batch_size=recipe.batch_size,
+        lr=recipe.lr,
+        seed=recipe.seed,
         device=args.device,
         validation=val.tensors(),
         checkpoint_dir=out,
         resume=args.resume,
     )
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    if not is_main_process():
+        return 0
     model.eval()
-    pred = model.predict(val.img1.to(args.device), val.img2.to(args.device)).cpu()
-    epe = endpoint_error(pred, val.flow)
-    zero = endpoint_error(torch.zeros_like(val.flow), val.flow)
+    bench = benchmark_pairs()
+    pred = model.predict(bench.img1.to(args.device), bench.img2.to(args.device))
+    assert isinstance(pred, torch.Tensor)
+    epe = endpoint_error(pred.cpu(), bench.flow)
+    zero = endpoint_error(torch.zeros_like(bench.flow), bench.flow)
     path = save_pwc(
         model,
-        out / "pwc.safetensors",
-        epochs=args.epochs,
-        pairs=args.pairs,
-        size=args.size,
-        max_flow=args.max_flow,
-        val_epe=epe,
-        zero_flow_epe=zero,
+        weights,
+        recipe=dataclasses.asdict(recipe),
+        benchmark_epe=epe,
+        benchmark_zero_flow_epe=zero,
+        train_seconds=seconds,
+        train_cpu_seconds=cpu_seconds,
+        torch_threads=torch.get_num_threads(),
         history=history,
     )
     console = _console()
     console.print(
-        f"PWCNetLite: {args.epochs} epochs on {args.pairs} pairs of {args.size}×{args.size}; "
-        f"held-out EPE {epe:.3f} px (zero flow {zero:.3f} px)"
+        f"PWCNetLite: {recipe.epochs} epochs on {recipe.pairs} pairs of {recipe.size}×"
+        f"{recipe.size} in {seconds:.0f} s ({cpu_seconds:.0f} s CPU); held-out benchmark EPE "
+        f"{epe:.3f} px "
+        f"(zero flow {zero:.3f} px)"
     )
     console.print(f"model → {path} (use: nndl flow A.png B.png --method pwc --checkpoint {path})")
     return 0
+
+
+#: Help of the ``nndl train pwc`` option of each :class:`~nndl.flow.PWCRecipe` field.
+_RECIPE_HELP = {
+    "pairs": "training pairs",
+    "val_pairs": "",
+    "size": "image side in pixels",
+    "max_flow": "largest flow in px",
+    "epochs": "",
+    "batch_size": "",
+    "lr": "Adam, cosine decay",
+    "seed": "",
+}
 
 
 def register(commands: Any, train: Any) -> None:
@@ -212,9 +245,12 @@ def register(commands: Any, train: Any) -> None:
         "--method",
         choices=("classical", "pwc"),
         default="classical",
-        help="coarse-to-fine estimator (default) or a trained PWCNetLite",
+        help="coarse-to-fine estimator (default) or PWCNetLite (the shipped weights unless "
+        "--checkpoint)",
     )
-    p.add_argument("--checkpoint", help="PWCNetLite checkpoint for --method pwc")
+    p.add_argument(
+        "--checkpoint", help="PWCNetLite checkpoint for --method pwc (default: shipped weights)"
+    )
     p.add_argument("--levels", type=int, default=None, help="pyramid levels (default: automatic)")
     p.add_argument(
         "--max-displacement",
@@ -254,21 +290,24 @@ def register(commands: Any, train: Any) -> None:
     p.add_argument("--p2", type=float, default=32.0, help="SGM penalty for larger jumps")
     p.set_defaults(handler=_stereo)
 
+    from ..flow.pwc import PWC_RECIPE
+
     t = train.add_parser(
         "pwc",
         help="train PWCNetLite on synthetic pairs with known flow",
-        description="Train a small PWC-Net on random smooth and affine flows applied to "
-        "scikit-image photographs; report the end-point error on held-out photographs.",
+        description="Train a small PWC-Net on random smooth, affine and piecewise flows (with "
+        "occlusions and photometric changes) applied to bundled "
+        "photographs; report the end-point error on the held-out benchmark.",
     )
     t.add_argument("--out", required=True, help="folder for checkpoints and pwc.safetensors")
-    t.add_argument("--pairs", type=int, default=2048, help="training pairs (default 2048)")
-    t.add_argument("--val-pairs", type=int, default=64, help="held-out pairs (default 64)")
-    t.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
-    t.add_argument("--max-flow", type=float, default=6.0, help="largest flow in pixels")
-    t.add_argument("--epochs", type=int, default=20)
-    t.add_argument("--batch-size", type=int, default=8)
-    t.add_argument("--lr", type=float, default=2e-3)
-    t.add_argument("--seed", type=int, default=0)
+    for field in dataclasses.fields(PWC_RECIPE):  # one option a field, defaults of the recipe
+        default = getattr(PWC_RECIPE, field.name)
+        t.add_argument(
+            f"--{field.name.replace('_', '-')}",
+            type=type(default),
+            default=default,
+            help=f"{_RECIPE_HELP[field.name]} ({default:g})".strip(),
+        )
     t.add_argument("--device", default="cpu", help="cpu or cuda")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
     t.set_defaults(handler=_train_pwc)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._validation import DTypeError, ShapeError, check_dtype, check_shape
+from .._validation import DTypeError, ShapeError, ValidationError, check_dtype, check_shape
+from ..data.images import to_gray
 
-__all__ = ["as_batch", "check_flow", "check_image_pair", "to_gray"]
+__all__ = ["as_batch", "check_finite", "check_flow", "check_image_pair", "to_gray"]
 
 
 def as_batch(img: Tensor, *, name: str) -> tuple[Tensor, bool]:
@@ -30,14 +31,25 @@ def as_batch(img: Tensor, *, name: str) -> tuple[Tensor, bool]:
     return img, squeezed
 
 
+def check_finite(img: Tensor, *, name: str) -> None:
+    """Raise :class:`ValidationError` naming ``img`` if any value is NaN or infinite."""
+    bad = ~torch.isfinite(img)
+    if bool(bad.any()):
+        raise ValidationError(
+            f"{name} must be finite, got {int(bad.sum())} NaN/infinite value(s) of "
+            f"{img.numel()}; fill or crop them first"
+        )
+
+
 def check_image_pair(
     img1: Tensor, img2: Tensor, *, names: tuple[str, str], min_size: int = 1
 ) -> tuple[Tensor, Tensor, bool]:
-    """Two images of one shape, as ``(B, C, H, W)``; also whether the inputs were 3-D.
+    """Two finite images of one shape, as ``(B, C, H, W)``; also whether the inputs were 3-D.
 
     Raises:
         ShapeError: not 3-D/4-D, different shapes, or a side shorter than ``min_size``.
         DTypeError: not floating point, or different dtypes/devices.
+        ValidationError: a NaN or infinite pixel.
     """
     a, squeezed = as_batch(img1, name=names[0])
     b, _ = as_batch(img2, name=names[1])
@@ -63,6 +75,14 @@ def check_image_pair(
             ("B", "C", f">={min_size}", f">={min_size}"),
             tuple(a.shape),
         )
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ShapeError(
+            f"{names[0]} must have at least one image and one channel, got {tuple(a.shape)}",
+            ("B>=1", "C>=1", "H", "W"),
+            tuple(a.shape),
+        )
+    check_finite(a, name=names[0])
+    check_finite(b, name=names[1])
     return a, b, squeezed
 
 
@@ -76,11 +96,3 @@ def check_flow(flow: Tensor, *, name: str = "flow") -> tuple[Tensor, bool]:
         out, squeezed = flow, False
     check_dtype(out, name=name)
     return out, squeezed
-
-
-def to_gray(img: Tensor) -> Tensor:
-    """``(B, C, H, W)`` -> ``(B, 1, H, W)``: ITU-R BT.601 luma for 3 channels, else the mean."""
-    if img.shape[1] == 3:
-        weights = torch.tensor([0.299, 0.587, 0.114], dtype=img.dtype, device=img.device)
-        return (img * weights.view(1, 3, 1, 1)).sum(1, keepdim=True)
-    return img.mean(1, keepdim=True)

@@ -19,14 +19,18 @@ r"""Coarse-to-fine optical flow without training: pyramid, warping, cost volume,
 6. **Regularisation and refinement.** A median filter removes isolated wrong matches; a few
    Lucas–Kanade steps (the warped image's gradients solve the linearised brightness-constancy
    equations in a Gaussian window, with a small ridge so that flat regions keep their flow) pull
-   the estimate to sub-pixel precision; then a final median filter.
+   the estimate to sub-pixel precision; then a final median filter. The refinement works on
+   locally contrast-normalised images (:func:`local_normalize`), so that the brightness
+   offsets, gains and gamma changes between real frames do not bias it.
 7. **Filling in.** Where the window cannot pin the flow down (flat regions, straight edges,
    matches outside the second image; :func:`structure_confidence`), the flow is replaced by the
    confidence-weighted average of its surroundings (:func:`fill_uncertain`), so the next finer
    level starts from the motion of the textured pixels around.
 
 Each level can therefore correct the coarser level by up to ``d`` pixels of its own, i.e.
-``d · 2^l`` pixels of the finest level; the total range is about ``d (2^L − 1)``.
+``d · 2^l`` pixels of the finest level; the total range is ``d (2^L − 1)``, and every level's
+flow is clipped to the range of the levels so far, so an estimate never exceeds what the
+pyramid can represent.
 
 The flow convention is the one of :mod:`nndl.ops`: ``img1(x) ≈ img2(x + flow(x))``.
 """
@@ -39,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._validation import check_in_range, check_int
+from .._validation import ValidationError, check_in_range, check_int
 from ..ops import cost_volume, displacements, warp
 from ._checks import check_image_pair, to_gray
 from ._filters import gaussian_blur, gradients, median_filter
@@ -48,6 +52,7 @@ __all__ = [
     "estimate_flow",
     "fill_uncertain",
     "image_pyramid",
+    "local_normalize",
     "lucas_kanade_step",
     "patch_features",
     "structure_confidence",
@@ -226,6 +231,33 @@ def fill_uncertain(flow: Tensor, confidence: Tensor, sigma: float) -> Tensor:
     return confidence * flow + (1 - confidence) * average
 
 
+def local_normalize(img: Tensor, sigma: float = 4.0, eps: float = 0.01) -> Tensor:
+    r"""Local contrast normalisation of Tensor[B, 1, H, W].
+
+    .. math:: \hat I = \frac{I - G_\sigma * I}{\sqrt{G_\sigma * (I - G_\sigma * I)^2 + \epsilon^2}}
+
+    Removes a brightness offset and a contrast gain that vary slowly over the image (and so,
+    locally, a gamma change), so that brightness constancy holds between two exposures of one
+    scene. ``eps`` (an intensity, the expected noise level) keeps windows whose contrast is at
+    the noise level near 0 instead of amplifying the noise.
+
+    Args:
+        img: Tensor[B, 1, H, W].
+        sigma: width of the Gaussian window, in pixels (> 0).
+        eps: :math:`\epsilon` (>= 0).
+
+    Returns:
+        Tensor[B, 1, H, W], about unit variance in textured windows.
+    """
+    zero_mean = img - gaussian_blur(img, sigma)
+    var = gaussian_blur(zero_mean * zero_mean, sigma)
+    return zero_mean / (var + eps * eps).clamp_min(torch.finfo(img.dtype).tiny).sqrt()
+
+
+#: the coarsest pyramid level keeps at least this many pixels on its short side
+_MIN_LEVEL = 4
+
+
 def _auto_levels(h: int, w: int, coarsest: int = 16) -> int:
     return 1 + max(0, math.floor(math.log2(max(1, min(h, w)) / coarsest)))
 
@@ -247,6 +279,8 @@ def estimate_flow(
     median_size: int = 3,
     fill_sigma: float = 4.0,
     return_levels: bool = False,
+    norm_sigma: float = 4.0,
+    warping: bool = True,
 ) -> Tensor | tuple[Tensor, list[Tensor]]:
     r"""Optical flow from ``img1`` to ``img2``, coarse to fine, with no training.
 
@@ -273,15 +307,24 @@ def estimate_flow(
         fill_sigma: width (pixels of each level) of the Gaussian of :func:`fill_uncertain`.
         return_levels: also return the flow of every level, coarsest first, each at its own
             resolution and in its own pixels.
+        norm_sigma: window (pixels of each level; 0 = off) of the :func:`local_normalize` that
+            the Lucas–Kanade refinement works on, so that it is blind to brightness offsets,
+            contrast gains and gamma changes between the frames (the ZNCC search already is).
+        warping: warp the second image by the upsampled flow before each level's search (the
+            default). ``False`` is the no-warping ablation: each level searches ``±d`` around
+            zero, keeps the upsampled flow only where it points beyond that reach, and skips
+            the (warping) Lucas–Kanade refinement.
 
     Returns:
         Tensor[B, 2, H, W] (or [2, H, W] for 3-D inputs), in pixels, ``img1(x) ≈ img2(x + f)``;
-        with ``return_levels`` a tuple ``(flow, [flow_coarsest, …, flow_finest])``.
+        with ``return_levels`` a tuple ``(flow, [flow_coarsest, …, flow_finest])``. Every
+        component is bounded by what the pyramid can represent, ``d (2^L − 1)`` pixels.
 
     Raises:
         ShapeError: the images are not 3-D/4-D, differ in size, or are smaller than 4 × 4.
         DTypeError: not floating point.
-        ValidationError: a bad option (e.g. ``max_displacement < 1``).
+        ValidationError: a NaN or infinite pixel; ``levels`` too many for the image (the
+            coarsest level must keep 4 pixels); a bad option (e.g. ``max_displacement < 1``).
 
     Example:
         >>> from nndl.flow import translated_pair
@@ -291,10 +334,15 @@ def estimate_flow(
         >>> bool((mean - torch.tensor([1.5, -0.75])).abs().max() < 0.05)
         True
     """
-    a, b, squeezed = check_image_pair(img1, img2, names=("img1", "img2"), min_size=4)
+    a, b, squeezed = check_image_pair(img1, img2, names=("img1", "img2"), min_size=_MIN_LEVEL)
     h, w = a.shape[-2:]
     n_levels = _auto_levels(h, w) if levels is None else check_int(levels, name="levels", low=1)
-    d = check_int(max_displacement, name="max_displacement", low=1)
+    if min(h, w) < _MIN_LEVEL * 2 ** (n_levels - 1):
+        raise ValidationError(
+            f"levels={n_levels} needs images of at least {_MIN_LEVEL * 2 ** (n_levels - 1)} "
+            f"pixels on the short side (the coarsest level must keep {_MIN_LEVEL}), got {h}×{w}"
+        )
+    d = check_int(max_displacement, name="max_displacement", low=1, high=max(h, w))
     p = check_int(patch_size, name="patch_size", low=1)
     agg = check_int(aggregation, name="aggregation", low=1)
     iters = check_int(refine_iterations, name="refine_iterations", low=0)
@@ -303,7 +351,8 @@ def estimate_flow(
     med = check_int(median_size, name="median_size", low=1)
     smooth = check_in_range(presmooth, name="presmooth", low=0.0)
     fill_sigma = check_in_range(fill_sigma, name="fill_sigma", low=0.0, low_inclusive=False)
-    check_in_range(noise, name="noise", low=0.0)
+    check_in_range(noise, name="noise", low=0.0, high=1.0)
+    norm_sigma = check_in_range(norm_sigma, name="norm_sigma", low=0.0, high=1e3)
     lam = check_in_range(displacement_penalty, name="displacement_penalty", low=0.0)
     dtype = a.dtype if a.dtype in (torch.float32, torch.float64) else torch.float32
     # regularisation: a score penalty growing with the residual, lam at |residual| = d
@@ -313,15 +362,19 @@ def estimate_flow(
         pyr2 = image_pyramid(to_gray(b).to(dtype), n_levels)
         flow: Tensor | None = None
         per_level: list[Tensor] = []
-        for i1, i2 in zip(reversed(pyr1), reversed(pyr2), strict=True):
+        for index, (i1, i2) in enumerate(zip(reversed(pyr1), reversed(pyr2), strict=True)):
             size = (i1.shape[-2], i1.shape[-1])
             if smooth > 0:
                 i1, i2 = gaussian_blur(i1, smooth), gaussian_blur(i2, smooth)
+            n1, n2 = i1, i2
+            if norm_sigma > 0:
+                n1 = local_normalize(i1, norm_sigma, noise)
+                n2 = local_normalize(i2, norm_sigma, noise)
             if flow is None:
                 flow = i1.new_zeros(i1.shape[0], 2, *size)
             else:
                 flow = upsample_flow(flow, size)
-            warped = warp(i2, flow)
+            warped = warp(i2, flow) if warping else i2
             cv = cost_volume(
                 patch_features(i1, p, noise),
                 patch_features(warped, p, noise),
@@ -332,16 +385,23 @@ def estimate_flow(
                 cv = F.avg_pool2d(cv, agg, stride=1, padding=agg // 2, count_include_pad=False)
                 cv = cv[..., : size[0], : size[1]]
             cv = cv - penalty.to(cv)
-            flow = flow + _wta_subpixel(cv, d)
+            if warping:
+                flow = flow + _wta_subpixel(cv, d)
+            else:  # the search is centred on 0: keep the coarse flow only beyond its reach
+                beyond = flow.abs().amax(1, keepdim=True) > d
+                flow = torch.where(beyond, flow, _wta_subpixel(cv, d))
             flow = _median_flow(flow, med)
-            for _ in range(iters):
-                flow = lucas_kanade_step(i1, i2, flow, sigma=lk_sigma, ridge=lk_ridge)
-            if iters:
+            for _ in range(iters if warping else 0):
+                flow = lucas_kanade_step(n1, n2, flow, sigma=lk_sigma, ridge=lk_ridge)
+            if iters and warping:
                 flow = _median_flow(flow, med)
             # pixels whose match left the second image have no evidence of their own
             _, inside = warp(i2, flow, return_mask=True)
             conf = structure_confidence(i1, lk_sigma) * inside
             flow = fill_uncertain(flow, conf, fill_sigma)
+            # what this many levels of ±d can represent (in this level's pixels)
+            reach = float(d * (2 ** (index + 1) - 1))
+            flow = flow.clamp(-reach, reach)
             per_level.append(flow)
     assert flow is not None  # levels >= 1
     out = flow.to(a.dtype)

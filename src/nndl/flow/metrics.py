@@ -20,7 +20,7 @@ from torch import Tensor
 from .._validation import DTypeError, ValidationError, check_dtype, check_in_range, check_shape
 from ._checks import check_flow
 
-__all__ = ["bad_pixel_rate", "endpoint_error", "mean_absolute_error"]
+__all__ = ["bad_pixel_rate", "end_point_error", "endpoint_error", "mean_absolute_error"]
 
 
 def _scored(pred: Tensor, target: Tensor, mask: Tensor | None, *, spec: str) -> Tensor:
@@ -42,6 +42,30 @@ def _scored(pred: Tensor, target: Tensor, mask: Tensor | None, *, spec: str) -> 
     if not bool(scored.any()):
         raise ValidationError("no pixel to score: the target is non-finite wherever mask is True")
     return scored
+
+
+def end_point_error(flow: Tensor, target: Tensor) -> Tensor:
+    r"""Per-pixel end-point error :math:`\lVert f(p) - f^*(p) \rVert_2` (the one definition).
+
+    Args:
+        flow: Tensor[B, 2, H, W] or Tensor[2, H, W], the estimate in pixels.
+        target: the true flow, same shape.
+
+    Returns:
+        Tensor[B, H, W] (or Tensor[H, W]) in float64; NaN where either vector is not finite.
+
+    Raises:
+        ShapeError: the shapes differ or are not flows.
+
+    Example:
+        >>> end_point_error(torch.tensor([[[3.0]], [[4.0]]]), torch.zeros(2, 1, 1)).tolist()
+        [[5.0]]
+    """
+    f, squeezed = check_flow(flow, name="flow")
+    t, _ = check_flow(target, name="target")
+    check_shape(t, "B 2 H W", name="target", sizes=check_shape(f, "B 2 H W", name="flow"))
+    err = (f.double() - t.double()).pow(2).sum(1).sqrt()
+    return err[0] if squeezed else err
 
 
 def endpoint_error(flow: Tensor, target: Tensor, mask: Tensor | None = None) -> float:
@@ -70,7 +94,7 @@ def endpoint_error(flow: Tensor, target: Tensor, mask: Tensor | None = None) -> 
     if mask is not None and squeezed and mask.ndim == 2:
         mask = mask.unsqueeze(0)
     scored = _scored(f, t, mask, spec="B 2 H W")
-    err = (f.double() - t.double()).pow(2).sum(1).sqrt()
+    err = end_point_error(f, t)
     err = torch.where(torch.isfinite(err), err, torch.full_like(err, float("inf")))
     return float(err[scored].mean())
 

@@ -14,7 +14,10 @@ and no DenseNet connections — small enough to train on a CPU in minutes.
 
 Training (:func:`pwc_loss`, :func:`train_pwc`) is supervised on :func:`make_flow_pairs` data: the
 loss is the end-point error of every level against the ground truth resized to that level,
-measured in full-resolution pixels and averaged over levels.
+measured in full-resolution pixels and averaged over levels. :data:`PWC_RECIPE` is the recipe of
+the weights shipped in the package (``nndl train pwc`` with its defaults; data from
+:func:`pwc_training_data`); :meth:`PWCNetLite.pretrained` loads them without a download. The
+model card (``docs/pwc_model_card.md``) gives the data, command, seed and measured errors.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +34,30 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._validation import ValidationError, check_in_range, check_int
+from .._validation import DTypeError, ValidationError, check_in_range, check_int
 from ..ops import cost_volume, warp
-from ..train import Callback, CheckpointError, Trainer, load_checkpoint, save_checkpoint
+from ..train import Callback, CheckpointError, Trainer, load_model, save_model
 from ._checks import check_flow, check_image_pair, to_gray
 from .classical import upsample_flow
+from .synthetic import FLOW_KINDS, HELDOUT_IMAGES, FlowPairs, make_flow_pairs
 
-__all__ = ["PWCNetLite", "load_pwc", "pwc_loss", "save_pwc", "train_pwc"]
+__all__ = [
+    "PRETRAINED_FILE",
+    "PWC_RECIPE",
+    "PWCNetLite",
+    "PWCRecipe",
+    "flip_augment",
+    "load_pwc",
+    "pretrained_path",
+    "pwc_loss",
+    "pwc_training_data",
+    "save_pwc",
+    "train_pwc",
+]
 
-_KIND = "pwc_net_lite"
+_KIND = "nndl.flow.PWCNetLite"
+#: file name of the shipped weights in ``nndl/flow/weights/``.
+PRETRAINED_FILE = "pwc_lite.safetensors"
 
 
 def _conv(c_in: int, c_out: int, stride: int = 1, act: bool = True) -> nn.Sequential:
@@ -62,7 +82,8 @@ class PWCNetLite(nn.Module):
 
     Shape:
         ``forward(img1, img2)``: two Tensor[B, C, H, W] -> flow Tensor[B, 2, H, W] (pixels,
-        channel 0 = horizontal ``u``; ``img1(x) ≈ img2(x + flow(x))``).
+        channel 0 = horizontal ``u``; ``img1(x) ≈ img2(x + flow(x))``). ``H`` and ``W`` must be
+        at least :attr:`min_size` (``2^levels``) and the images finite.
 
     Example:
         >>> net = PWCNetLite()
@@ -73,18 +94,20 @@ class PWCNetLite(nn.Module):
     def __init__(
         self,
         in_channels: int = 1,
-        channels: Sequence[int] = (16, 24, 32, 48),
+        channels: Sequence[int] = (16, 32, 48, 64),
         max_displacement: int = 4,
-        decoder_channels: Sequence[int] = (32, 16),
+        decoder_channels: Sequence[int] = (64, 48, 32),
     ) -> None:
         super().__init__()
-        self.in_channels = check_int(in_channels, name="in_channels", low=1)
-        self.channels = tuple(check_int(c, name="channels", low=1) for c in channels)
-        if not self.channels:
-            raise ValidationError("channels must have at least one level")
-        self.max_displacement = check_int(max_displacement, name="max_displacement", low=0)
+        self.in_channels = check_int(in_channels, name="in_channels", low=1, high=64)
+        if isinstance(channels, str | bytes) or not isinstance(channels, Sequence):
+            raise ValidationError(f"channels must be a sequence of ints, got {channels!r}")
+        self.channels = tuple(check_int(c, name="channels", low=1, high=4096) for c in channels)
+        if not self.channels or len(self.channels) > 8:
+            raise ValidationError(f"channels must have 1 to 8 levels, got {len(self.channels)}")
+        self.max_displacement = check_int(max_displacement, name="max_displacement", low=0, high=16)
         self.decoder_channels = tuple(
-            check_int(c, name="decoder_channels", low=1) for c in decoder_channels
+            check_int(c, name="decoder_channels", low=1, high=4096) for c in decoder_channels
         )
         self.features = nn.ModuleList()
         c_prev = self.in_channels
@@ -114,6 +137,27 @@ class PWCNetLite(nn.Module):
             "decoder_channels": list(self.decoder_channels),
         }
 
+    @property
+    def min_size(self) -> int:
+        """The smallest image side the pyramid can represent: ``2^levels`` pixels."""
+        return 2 ** len(self.channels)
+
+    @property
+    def decoded_levels(self) -> int:
+        """How many pyramid levels decode a flow (the length of :meth:`forward_levels`)."""
+        return len(self.channels) - self.output_level
+
+    @classmethod
+    def pretrained(cls, device: str | torch.device = "cpu") -> PWCNetLite:
+        """The weights shipped with nndl (trained by ``nndl train pwc``; see the model card).
+
+        Loaded from the package (``nndl/flow/weights/``), no download; in eval mode.
+
+        Raises:
+            CheckpointError: the packaged file is missing or corrupt (a broken install).
+        """
+        return load_pwc(pretrained_path(), device=device)
+
     def _pyramid(self, img: Tensor) -> list[Tensor]:
         # each image standardised on its own: the features do not depend on exposure
         mean = img.mean((1, 2, 3), keepdim=True)
@@ -124,60 +168,109 @@ class PWCNetLite(nn.Module):
             feats.append(x)
         return feats
 
-    def forward_levels(self, img1: Tensor, img2: Tensor) -> list[Tensor]:
-        """The flow of every decoded level, coarsest first, at its level's size and in its pixels.
-
-        Pyramid level ``l`` (0 = finest) has size about ``H / 2^(l+1) × W / 2^(l+1)``; the last
-        flow returned is that of :attr:`output_level`.
-        """
-        a, b, _ = check_image_pair(img1, img2, names=("img1", "img2"))
+    def _check_inputs(self, img1: Tensor, img2: Tensor) -> tuple[Tensor, Tensor]:
+        a, b, _ = check_image_pair(img1, img2, names=("img1", "img2"), min_size=self.min_size)
         if a.shape[1] != self.in_channels:
             raise ValidationError(
                 f"img1 must have {self.in_channels} channel(s) for this model, got {a.shape[1]}"
             )
+        return a, b
+
+    def forward_levels(
+        self, img1: Tensor, img2: Tensor, *, warping: bool = True, levels: int | None = None
+    ) -> list[Tensor]:
+        """The flow of every decoded level, coarsest first, at its level's size and in its pixels.
+
+        Pyramid level ``l`` (0 = finest) has size about ``H / 2^(l+1) × W / 2^(l+1)``; the last
+        flow returned is that of :attr:`output_level`.
+
+        Args:
+            img1, img2: Tensor[B, C, H, W], finite, sides >= :attr:`min_size`.
+            warping: warp the second image's features by the upsampled flow before the cost
+                volume (the PWC-Net design). ``False`` is the no-warping ablation: every level
+                searches around zero displacement, so it can only add ``±d`` of its pixels.
+            levels: decode only the ``levels`` finest decoded levels (1 … :attr:`decoded_levels`,
+                default all), starting from zero flow: ``levels=1`` is the single-level
+                ablation, whose search reaches ``±d`` pixels of the output level only.
+
+        Returns:
+            A list of Tensor[B, 2, h_l, w_l].
+        """
+        a, b = self._check_inputs(img1, img2)
+        n_levels = self.decoded_levels if levels is None else levels
+        n_levels = check_int(n_levels, name="levels", low=1, high=self.decoded_levels)
         pyr1, pyr2 = self._pyramid(a), self._pyramid(b)
         flows: list[Tensor] = []
         flow: Tensor | None = None
-        for level in reversed(range(self.output_level, len(self.channels))):
+        first = self.output_level + n_levels - 1
+        for level in reversed(range(self.output_level, first + 1)):
             f1, f2 = pyr1[level], pyr2[level]
             if flow is None:
                 flow = f1.new_zeros(f1.shape[0], 2, *f1.shape[-2:])
                 warped = f2
             else:
                 flow = upsample_flow(flow, (f1.shape[-2], f1.shape[-1]))
-                warped = warp(f2, flow)
+                warped = warp(f2, flow) if warping else f2
             cv = cost_volume(f1, warped, self.max_displacement, normalize="l2", reduction="sum")
             decoder = self.decoders[level - self.output_level]
             flow = flow + decoder(torch.cat([cv, f1, flow], 1))
             flows.append(flow)
         return flows
 
-    def forward(self, img1: Tensor, img2: Tensor) -> Tensor:
-        finest = self.forward_levels(img1, img2)[-1]
-        return upsample_flow(finest, (img1.shape[-2], img1.shape[-1]))
+    def forward(self, img1: Tensor, img2: Tensor, return_levels: bool = False) -> Any:
+        """The flow at the input size, Tensor[B, 2, H, W]; with ``return_levels`` the list of
+        :meth:`forward_levels` instead (what the loss needs; going through ``forward`` keeps
+        DDP's gradient synchronisation)."""
+        levels = self.forward_levels(img1, img2)
+        if return_levels:
+            return levels
+        return upsample_flow(levels[-1], (img1.shape[-2], img1.shape[-1]))
 
     @torch.no_grad()
-    def predict(self, img1: Tensor, img2: Tensor) -> Tensor:
+    def predict(
+        self,
+        img1: Tensor,
+        img2: Tensor,
+        *,
+        warping: bool = True,
+        levels: int | None = None,
+        return_levels: bool = False,
+    ) -> Tensor | tuple[Tensor, list[Tensor]]:
         """Flow for images of any channel count, in eval mode, without gradients.
 
         Args:
-            img1, img2: Tensor[C, H, W] or Tensor[B, C, H, W]; RGB is converted to grey when the
-                model takes one channel.
+            img1, img2: Tensor[C, H, W] or Tensor[B, C, H, W], finite, sides >=
+                :attr:`min_size`; RGB is converted to grey when the model takes one channel.
+            warping, levels: as in :meth:`forward_levels` (the ablations).
+            return_levels: also return every decoded level's flow, coarsest first.
 
         Returns:
-            Tensor[2, H, W] or Tensor[B, 2, H, W] (as the input).
+            Tensor[2, H, W] or Tensor[B, 2, H, W] (as the input); with ``return_levels`` a tuple
+            ``(flow, [level flows])``.
+
+        Raises:
+            ShapeError: bad shapes or images smaller than :attr:`min_size`.
+            ValidationError: non-finite pixels.
         """
-        a, b, squeezed = check_image_pair(img1, img2, names=("img1", "img2"), min_size=2)
+        a, b, squeezed = check_image_pair(
+            img1, img2, names=("img1", "img2"), min_size=self.min_size
+        )
         if self.in_channels == 1 and a.shape[1] != 1:
             a, b = to_gray(a), to_gray(b)
         param = next(self.parameters())
         was_training = self.training
         self.eval()
         try:
-            flow = self(a.to(param), b.to(param)).to(img1.dtype)
+            per_level = self.forward_levels(
+                a.to(param), b.to(param), warping=warping, levels=levels
+            )
         finally:
             self.train(was_training)
-        return flow[0] if squeezed else flow
+        flow = upsample_flow(per_level[-1], (a.shape[-2], a.shape[-1])).to(img1.dtype)
+        per_level = [f.to(img1.dtype) for f in per_level]
+        if squeezed:
+            flow, per_level = flow[0], [f[0] for f in per_level]
+        return (flow, per_level) if return_levels else flow
 
 
 def _resize_flow(flow: Tensor, size: tuple[int, int]) -> Tensor:
@@ -199,8 +292,7 @@ def pwc_loss(model: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
     in the same unit.
     """
     img1, img2, target = batch[0], batch[1], batch[2]
-    net = model.module if hasattr(model, "module") else model
-    levels = net.forward_levels(img1, img2)
+    levels: list[Tensor] = model(img1, img2, return_levels=True)
     total = img1.new_zeros(())
     for flow in levels:
         size = (flow.shape[-2], flow.shape[-1])
@@ -211,30 +303,32 @@ def pwc_loss(model: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
 
 
 def save_pwc(model: PWCNetLite, path: str | os.PathLike[str], **metadata: Any) -> Path:
-    """Write ``model``'s weights and constructor arguments (safetensors + JSON, no pickle)."""
-    tensors = dict(model.state_dict())
-    return save_checkpoint(path, tensors, {"kind": _KIND, "config": model.config, **metadata})
+    """Write ``model``'s weights and constructor arguments (safetensors + JSON, no pickle).
+
+    ``metadata`` (JSON-able) is stored beside them, e.g. the recipe and the held-out error.
+    """
+    return save_model(model, path, kind=_KIND, config=model.config, **metadata)
 
 
 def load_pwc(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> PWCNetLite:
     """Rebuild a :class:`PWCNetLite` saved by :func:`save_pwc` (or ``nndl train pwc``).
 
+    The metadata are validated (kind, version, ``config``) before the model is built.
+
     Raises:
-        CheckpointError: missing/corrupt file, or not a PWCNetLite checkpoint.
+        CheckpointError: missing/corrupt file, metadata that is not a PWCNetLite checkpoint's,
+            or weights that do not fit its config.
     """
-    tensors, meta = load_checkpoint(path, device=device)
-    if meta.get("kind") != _KIND:
-        raise CheckpointError(
-            f"checkpoint {str(path)!r} is not a PWCNetLite checkpoint (kind {meta.get('kind')!r}); "
-            "write one with nndl.flow.save_pwc or `nndl train pwc`"
-        )
-    model = PWCNetLite(**meta["config"]).to(device)
-    try:
-        model.load_state_dict(tensors)
-    except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint {str(path)!r} does not fit PWCNetLite: {exc}") from None
+    model, _ = load_model(path, _KIND, device=device, build=PWCNetLite)
+    if not isinstance(model, PWCNetLite):  # build= makes one; kept for the type checker
+        raise CheckpointError(f"checkpoint {str(path)!r} did not build a PWCNetLite")
     model.eval()
     return model
+
+
+def pretrained_path() -> Path:
+    """Where the shipped PWCNetLite weights live inside the installed package."""
+    return Path(str(resources.files("nndl.flow") / "weights" / PRETRAINED_FILE))
 
 
 class _CosineLR(Callback):
@@ -250,14 +344,90 @@ class _CosineLR(Callback):
 
     def _set(self, trainer: Trainer) -> None:
         t = min(trainer.step, self.total) / self.total
-        for group in trainer.optimizer.param_groups:
-            group["lr"] = 0.5 * self.lr * (1 + math.cos(math.pi * t))
+        for optimizer in trainer.optimizers.values():
+            for group in optimizer.param_groups:
+                group["lr"] = 0.5 * self.lr * (1 + math.cos(math.pi * t))
 
     def on_train_start(self, trainer: Trainer) -> None:
         self._set(trainer)
 
     def on_step_end(self, trainer: Trainer, loss: float) -> None:
         self._set(trainer)
+
+
+def flip_augment(batch: tuple[Tensor, ...], generator: torch.Generator) -> tuple[Tensor, ...]:
+    """A random symmetry of the square (flips, transpose) applied to a whole flow batch.
+
+    ``(img1, img2, flow)`` with Tensor[B, C, H, W] images and Tensor[B, 2, H, W] flow: a
+    horizontal flip negates ``u``, a vertical flip negates ``v``, a transpose (square images
+    only) swaps ``u`` and ``v``; the pair stays consistent (``img1(x) ≈ img2(x + flow(x))``).
+    """
+    img1, img2, flow = batch[0], batch[1], batch[2]
+    draws = torch.rand(3, generator=generator)
+    if draws[0] < 0.5:
+        img1, img2, flow = img1.flip(-1), img2.flip(-1), flow.flip(-1)
+        flow = torch.cat([-flow[:, :1], flow[:, 1:]], 1)
+    if draws[1] < 0.5:
+        img1, img2, flow = img1.flip(-2), img2.flip(-2), flow.flip(-2)
+        flow = torch.cat([flow[:, :1], -flow[:, 1:]], 1)
+    if draws[2] < 0.5 and img1.shape[-1] == img1.shape[-2]:
+        img1, img2 = img1.transpose(-1, -2), img2.transpose(-1, -2)
+        flow = flow.transpose(-1, -2).flip(1)
+    return img1, img2, flow
+
+
+@dataclass(frozen=True)
+class PWCRecipe:
+    """The training recipe of the shipped weights (``nndl train pwc`` defaults).
+
+    Data: ``pairs`` training pairs of ``size × size`` pixels from :data:`TRAIN_IMAGES`, flows
+    of every kind in :data:`FLOW_KINDS` up to ``max_flow`` pixels, photometric changes on
+    (:func:`make_flow_pairs`), random flips and transposes each step (:func:`flip_augment`);
+    ``val_pairs`` validation pairs from :data:`HELDOUT_IMAGES`. Optimiser: Adam, cosine decay
+    of ``lr`` to 0, batch ``batch_size``, ``epochs`` passes, gradient norm clipped to 10.
+    """
+
+    pairs: int = 2000
+    val_pairs: int = 32
+    size: int = 96
+    max_flow: float = 12.0
+    epochs: int = 12
+    batch_size: int = 8
+    lr: float = 1e-3
+    seed: int = 0
+
+
+#: the recipe of the shipped weights.
+PWC_RECIPE = PWCRecipe()
+
+
+def pwc_training_data(
+    recipe: PWCRecipe = PWC_RECIPE,
+) -> tuple[FlowPairs, FlowPairs]:
+    """``(train, validation)`` pairs of ``recipe`` (seeded by ``recipe.seed``).
+
+    Validation pairs come from :data:`HELDOUT_IMAGES` with another seed; the held-out
+    benchmark (:func:`benchmark_pairs`) uses a third one.
+    """
+    size = (recipe.size, recipe.size)
+    train = make_flow_pairs(
+        recipe.pairs,
+        size,
+        max_flow=recipe.max_flow,
+        kinds=FLOW_KINDS,
+        photometric=True,
+        generator=torch.Generator().manual_seed(recipe.seed),
+    )
+    val = make_flow_pairs(
+        recipe.val_pairs,
+        size,
+        max_flow=recipe.max_flow,
+        kinds=FLOW_KINDS,
+        images=HELDOUT_IMAGES,
+        photometric=True,
+        generator=torch.Generator().manual_seed(recipe.seed + 1),
+    )
+    return train, val
 
 
 def train_pwc(
@@ -273,12 +443,16 @@ def train_pwc(
     checkpoint_dir: str | os.PathLike[str] | None = None,
     resume: bool = False,
     progress: bool | None = None,
-) -> list[dict[str, float]]:
+    augment: bool = True,
+    callbacks: Sequence[Callback] = (),
+) -> list[dict[str, Any]]:
     """Train ``model`` on ``(img1, img2, flow)`` tensors with Adam and :func:`pwc_loss`.
 
     Uses :class:`nndl.train.Trainer` (so progress bars, checkpoints every epoch in
-    ``checkpoint_dir`` and ``resume`` work as everywhere in nndl). The learning rate follows a
-    cosine schedule over all steps.
+    ``checkpoint_dir``, ``resume`` and DDP under ``torchrun`` work as everywhere in nndl). The
+    learning rate follows a cosine schedule over all steps; with ``augment`` every batch gets a
+    random :func:`flip_augment` (drawn from ``seed`` and the step number, so a resumed run
+    draws what an uninterrupted one would).
 
     Args:
         model: the network.
@@ -287,43 +461,71 @@ def train_pwc(
         validation: optional held-out ``(img1, img2, flow)``; its mean end-point error is
             logged after every epoch as ``val_epe``.
         checkpoint_dir, resume, progress: passed to the trainer.
+        augment: random flips and transposes of every batch.
+        callbacks: more :class:`~nndl.train.Callback` objects for the trainer (after the
+            learning-rate schedule).
 
     Returns:
         The trainer's history (one dict per epoch: ``loss`` and, with validation, ``val_epe``).
+
+    Raises:
+        ShapeError, ValidationError: bad tensors or settings (before any training).
     """
+    if not isinstance(model, PWCNetLite):
+        raise DTypeError(f"model must be a PWCNetLite, got {type(model).__name__}")
     img1, img2, flow = train
-    a, _, _ = check_image_pair(img1, img2, names=("img1", "img2"))
+    a, _, _ = check_image_pair(img1, img2, names=("img1", "img2"), min_size=model.min_size)
     f, _ = check_flow(flow, name="flow")
     if f.shape[0] != a.shape[0] or f.shape[-2:] != a.shape[-2:]:
         raise ValidationError(
             f"flow must have shape ({a.shape[0]}, 2, {a.shape[2]}, {a.shape[3]}), "
             f"got {tuple(f.shape)}"
         )
-    lr = check_in_range(lr, name="lr", low=0.0, low_inclusive=False)
-    epochs = check_int(epochs, name="epochs", low=1)
-    batch_size = check_int(batch_size, name="batch_size", low=1)
+    if not bool(torch.isfinite(f).all()):
+        raise ValidationError("flow must be finite everywhere")
+    lr = check_in_range(lr, name="lr", low=0.0, high=10.0, low_inclusive=False)
+    epochs = check_int(epochs, name="epochs", low=1, high=100_000)
+    batch_size = check_int(batch_size, name="batch_size", low=1, high=1_000_000)
+    seed = check_int(seed, name="seed", low=0, high=2**63 - 1)
+    if validation is not None:
+        v1, v2, _ = check_image_pair(
+            validation[0], validation[1], names=("validation img1", "validation img2")
+        )
+        vf, _ = check_flow(validation[2], name="validation flow")
+        v1, v2, vf = v1.to(device), v2.to(device), vf.to(device)
     steps = epochs * -(-a.shape[0] // batch_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     metrics: dict[str, Callable[[nn.Module], float]] = {}
     if validation is not None:
-        v1, v2, vf = (t.to(device) for t in validation)
 
         def val_epe(m: nn.Module) -> float:
-            pred = m(v1, v2)
+            with torch.no_grad():
+                pred = torch.cat([m(v1[i : i + 16], v2[i : i + 16]) for i in range(0, len(v1), 16)])
             return float((pred - vf).pow(2).sum(1).sqrt().mean())
 
         metrics["val_epe"] = val_epe
+
+    def step(trainer: Trainer, batch: tuple[Tensor, ...]) -> dict[str, Tensor]:
+        if augment:
+            gen = torch.Generator().manual_seed(seed * 1_000_003 + trainer.step)
+            batch = flip_augment(batch, gen)
+        loss = pwc_loss(trainer.model, batch)
+        trainer.optimize(loss)
+        return {"loss": loss}
+
     trainer = Trainer(
         model,
         optimizer,
-        pwc_loss,
+        step=step,
         epochs=epochs,
         batch_size=batch_size,
         metrics=metrics,
-        callbacks=[_CosineLR(lr, steps)],
+        callbacks=[_CosineLR(lr, steps), *callbacks],
         seed=seed,
         device=device,
+        grad_clip=10.0,
         checkpoint_dir=checkpoint_dir,
+        checkpoint_meta={"model": model.config, "augment": bool(augment)},
         progress=progress,
         description="train PWCNetLite",
     )

@@ -217,6 +217,18 @@ def remove_speckles(
     return torch.from_numpy(np.stack(out)).to(valid.device)
 
 
+def _textured(gray: Tensor, window: tuple[int, int], fraction: float) -> Tensor:
+    """Bool Tensor[B, H, W]: the window's intensity std is >= ``fraction`` of the image range."""
+    kh, kw = window
+    pad = (kw // 2, kw // 2, kh // 2, kh // 2)
+    x = gray.double()
+    mean = F.avg_pool2d(F.pad(x, pad, mode="replicate"), (kh, kw), 1)
+    mean_sq = F.avg_pool2d(F.pad(x * x, pad, mode="replicate"), (kh, kw), 1)
+    std = (mean_sq - mean * mean).clamp_min(0).sqrt()[:, 0]
+    span = (x.amax((1, 2, 3)) - x.amin((1, 2, 3))).view(-1, 1, 1)
+    return (std >= fraction * span) & (span > 0)
+
+
 def estimate_disparity(
     left: Tensor,
     right: Tensor,
@@ -231,6 +243,7 @@ def estimate_disparity(
     speckle_size: int = 100,
     speckle_range: float = 2.0,
     subpixel_window: int = 5,
+    min_texture: float = 1 / 255,
 ) -> DisparityEstimate:
     r"""Disparity of a rectified pair: census, SGM, winner-take-all, sub-pixel, LR check.
 
@@ -250,6 +263,10 @@ def estimate_disparity(
         speckle_range: largest disparity step within one region.
         subpixel_window: side of the box window the raw census costs are averaged over for
             the sub-pixel fit (1 = the raw costs).
+        min_texture: pixels whose census window (in the left image) has an intensity standard
+            deviation below this fraction of the left image's intensity range (default: one
+            grey level of an 8-bit image) are marked invalid: with no texture every disparity
+            matches equally well (0 disables; a constant image has no valid pixel).
 
     Returns:
         :class:`DisparityEstimate` ``(disparity, valid)``, each (B, H, W) — or (H, W) when the
@@ -258,7 +275,8 @@ def estimate_disparity(
     Raises:
         ShapeError: the images are not 3-D/4-D or differ in size.
         DTypeError: not floating point.
-        ValidationError: ``max_disparity`` outside [1, W] or another bad option.
+        ValidationError: a NaN or infinite pixel, ``max_disparity`` outside [1, W] or another
+            bad option.
 
     Example:
         >>> img = torch.rand(1, 32, 48)
@@ -280,6 +298,7 @@ def estimate_disparity(
     check_int(speckle_size, name="speckle_size", low=0)
     check_in_range(speckle_range, name="speckle_range", low=0.0)
     _check_window(census_window)
+    texture = check_in_range(min_texture, name="min_texture", low=0.0, high=1.0)
     with torch.no_grad():
         a_codes = census_transform(to_gray(a), census_window)
         b_codes = census_transform(to_gray(b), census_window)
@@ -296,6 +315,8 @@ def estimate_disparity(
             cost = cost[..., : d_int.shape[-2], : d_int.shape[-1]]
         disparity, _ = subpixel_minimum(cost, d_int, fit="equiangular")
         disparity = median_filter(disparity, median_size)
+        if texture > 0:
+            valid = valid & _textured(to_gray(a), census_window, texture)
         valid = remove_speckles(disparity, valid, speckle_size, speckle_range)
     if squeezed:
         return DisparityEstimate(disparity[0], valid[0])

@@ -39,18 +39,24 @@ from .._validation import (
 from ..ops import warp
 
 __all__ = [
+    "BENCHMARK_SETTINGS",
     "FLOW_KINDS",
     "HELDOUT_IMAGES",
     "TRAIN_IMAGES",
+    "BenchmarkSettings",
     "FlowPairs",
     "RandomFlow",
+    "benchmark_pairs",
     "load_source_image",
     "make_flow_pairs",
+    "photometric_jitter",
     "translated_pair",
 ]
 
-#: scikit-image photographs used to make training pairs.
+#: photographs used to make training pairs (``skimage.data`` names, and ``"china"`` from
+#: :func:`sklearn.datasets.load_sample_image`).
 TRAIN_IMAGES: tuple[str, ...] = (
+    "china",
     "astronaut",
     "chelsea",
     "rocket",
@@ -62,14 +68,16 @@ TRAIN_IMAGES: tuple[str, ...] = (
     "immunohistochemistry",
     "clock",
 )
-#: photographs kept out of training, for held-out evaluation.
-HELDOUT_IMAGES: tuple[str, ...] = ("camera", "coffee")
-#: kinds of random flow :func:`make_flow_pairs` draws.
-FLOW_KINDS: tuple[str, ...] = ("translation", "affine", "smooth", "mixed")
+#: photographs kept out of training, for held-out evaluation (``"flower"`` is scikit-learn's).
+HELDOUT_IMAGES: tuple[str, ...] = ("camera", "coffee", "flower")
+#: kinds of random flow :func:`make_flow_pairs` draws (``"piecewise"``: a foreground object
+#: moving over a background flow, with occlusions; see :func:`make_flow_pairs`).
+FLOW_KINDS: tuple[str, ...] = ("translation", "affine", "smooth", "mixed", "piecewise")
+_SKLEARN_IMAGES = {"china": "china.jpg", "flower": "flower.jpg"}
 
 
 def load_source_image(name: str, *, gray: bool = True) -> Tensor:
-    """A photograph from ``skimage.data`` as float32 Tensor[C, H, W] in [0, 1].
+    """A bundled photograph (``skimage.data`` or scikit-learn) as float32 Tensor[C, H, W] in [0, 1].
 
     Args:
         name: one of :data:`TRAIN_IMAGES` + :data:`HELDOUT_IMAGES`.
@@ -85,9 +93,15 @@ def load_source_image(name: str, *, gray: bool = True) -> Tensor:
 
 @functools.lru_cache(maxsize=32)
 def _load_source(name: str, gray: bool) -> Tensor:
-    from skimage import data
+    if name in _SKLEARN_IMAGES:
+        from sklearn.datasets import load_sample_image
 
-    arr = torch.from_numpy(getattr(data, name)().astype("float32"))
+        raw = load_sample_image(_SKLEARN_IMAGES[name])
+    else:
+        from skimage import data
+
+        raw = getattr(data, name)()
+    arr = torch.from_numpy(raw.astype("float32"))
     arr = arr / 255.0 if arr.max() > 1 else arr
     img = arr.unsqueeze(0) if arr.ndim == 2 else arr[..., :3].permute(2, 0, 1)
     if gray and img.shape[0] == 3:
@@ -215,6 +229,11 @@ class RandomFlow:
         The field is then rescaled so that its largest vector on the image is a uniform draw
         in ``[0.25, 1] · max_flow`` (for translations, the disc draw itself).
         """
+        if kind == "piecewise":
+            raise ValidationError(
+                "a piecewise flow is not one smooth field: make_flow_pairs draws it as a "
+                "background field plus a moving object"
+            )
         check_choice(kind, FLOW_KINDS, name="flow kind")
         check_in_range(max_flow, name="max_flow", low=0.0)
         h, w = size
@@ -273,12 +292,15 @@ class FlowPairs:
         img1, img2: Tensor[N, C, H, W] float32 in [0, 1].
         flow: Tensor[N, 2, H, W] float32, ``img1(x) ≈ img2(x + flow(x))``.
         kinds: the flow kind of each pair.
+        clean: with ``make_flow_pairs(..., photometric=True, keep_clean=True)``, the two images
+            before the photometric changes (same geometry); else None.
     """
 
     img1: Tensor
     img2: Tensor
     flow: Tensor
     kinds: list[str]
+    clean: tuple[Tensor, Tensor] | None = None
 
     def __len__(self) -> int:
         return self.img1.shape[0]
@@ -288,6 +310,98 @@ class FlowPairs:
         return self.img1, self.img2, self.flow
 
 
+def _rand(generator: torch.Generator | None, low: float = 0.0, high: float = 1.0) -> float:
+    return low + (high - low) * float(torch.rand(1, generator=generator))
+
+
+def photometric_jitter(
+    img: Tensor,
+    generator: torch.Generator | None = None,
+    *,
+    gain: float = 0.2,
+    offset: float = 0.08,
+    gamma: float = 0.25,
+    blur: float = 1.0,
+    noise: float = 0.02,
+) -> Tensor:
+    r"""Random photometric change of one exposure, as between two frames of a real camera.
+
+    Each image of the batch gets its own draw: a gain :math:`g \sim U[1 - a, 1 + a]`, an offset
+    :math:`o \sim U[-b, b]`, a gamma :math:`\gamma = e^{t},\ t \sim U[-c, c]`, a Gaussian blur
+    of :math:`\sigma \sim U[0, s]` (with probability 1/2) and Gaussian noise of standard
+    deviation :math:`U[0, n]`; the result is clipped to [0, 1] as a sensor would:
+
+    .. math:: I' = \operatorname{clip}\big(g \, (G_\sigma * I)^{\gamma} + o + n\,\xi\big).
+
+    Args:
+        img: Tensor[B, C, H, W] in [0, 1].
+        generator: for reproducible draws.
+        gain, offset, gamma, blur, noise: the ranges ``a, b, c, s, n`` (>= 0; 0 = no change).
+
+    Returns:
+        Tensor[B, C, H, W] in [0, 1].
+    """
+    from ._filters import gaussian_blur
+
+    for value, name in (
+        (gain, "gain"),
+        (offset, "offset"),
+        (gamma, "gamma"),
+        (blur, "blur"),
+        (noise, "noise"),
+    ):
+        check_in_range(value, name=name, low=0.0, high=1e3)
+    out = []
+    for x in img.unbind(0):
+        x = x[None]
+        sigma = _rand(generator, 0.0, blur) if _rand(generator) < 0.5 else 0.0
+        if sigma > 0.05:
+            x = gaussian_blur(x, sigma)
+        x = x.clamp(0, 1) ** math.exp(_rand(generator, -gamma, gamma))
+        x = x * _rand(generator, 1 - gain, 1 + gain) + _rand(generator, -offset, offset)
+        sd = _rand(generator, 0.0, noise)
+        x = x + sd * torch.randn(x.shape, generator=generator, dtype=x.dtype)
+        out.append(x.clamp(0, 1))
+    return torch.cat(out)
+
+
+def _fine_grid(
+    hh: int, ww: int, margin: int, factor: int, dtype: torch.dtype
+) -> tuple[Tensor, Tensor]:
+    # output-pixel coordinates of the fine grid: fine X has output x = (X - margin + 0.5)/k - 0.5
+    ys, xs = torch.meshgrid(
+        (torch.arange(hh, dtype=dtype) - margin + 0.5) / factor - 0.5,
+        (torch.arange(ww, dtype=dtype) - margin + 0.5) / factor - 0.5,
+        indexing="ij",
+    )
+    return ys, xs
+
+
+def _crop(source: Tensor, hh: int, ww: int, generator: torch.Generator | None) -> Tensor:
+    _, sh, sw = source.shape
+    oy = int(torch.randint(0, sh - hh + 1, (1,), generator=generator))
+    ox = int(torch.randint(0, sw - ww + 1, (1,), generator=generator))
+    crop = source[:, oy : oy + hh, ox : ox + ww]
+    if float(torch.rand(1, generator=generator)) < 0.5:
+        crop = crop.flip(-1)
+    return crop
+
+
+def _ellipse(
+    xs: Tensor, ys: Tensor, size: tuple[int, int], generator: torch.Generator | None
+) -> Tensor:
+    """A random filled ellipse (1 inside) on the coordinates ``xs, ys`` (output pixels)."""
+    h, w = size
+    cx, cy = _rand(generator, 0.2, 0.8) * w, _rand(generator, 0.2, 0.8) * h
+    ra = _rand(generator, 0.12, 0.3) * min(h, w)
+    rb = _rand(generator, 0.12, 0.3) * min(h, w)
+    t = _rand(generator, 0.0, math.pi)
+    dx, dy = xs - cx, ys - cy
+    a = (dx * math.cos(t) + dy * math.sin(t)) / ra
+    b = (-dx * math.sin(t) + dy * math.cos(t)) / rb
+    return (a * a + b * b <= 1).to(xs.dtype)
+
+
 def _one_pair(
     source: Tensor,
     field: RandomFlow,
@@ -295,25 +409,39 @@ def _one_pair(
     factor: int,
     margin: int,
     generator: torch.Generator | None,
-) -> tuple[Tensor, Tensor]:
+    foreground: tuple[Tensor, tuple[float, float]] | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``(img1, img2, flow)`` at the output size; ``foreground = (source, (u, v))`` adds a moving
+    object (an ellipse cut from ``source``) over the background."""
     h, w = size
     hh, ww = h * factor + 2 * margin, w * factor + 2 * margin
-    _, sh, sw = source.shape
-    oy = int(torch.randint(0, sh - hh + 1, (1,), generator=generator))
-    ox = int(torch.randint(0, sw - ww + 1, (1,), generator=generator))
-    crop = source[:, oy : oy + hh, ox : ox + ww]
-    if float(torch.rand(1, generator=generator)) < 0.5:
-        crop = crop.flip(-1)
-    # output-pixel coordinates of the fine grid: fine X has output x = (X - margin + 0.5)/k - 0.5
-    ys, xs = torch.meshgrid(
-        (torch.arange(hh, dtype=torch.float64) - margin + 0.5) / factor - 0.5,
-        (torch.arange(ww, dtype=torch.float64) - margin + 0.5) / factor - 0.5,
-        indexing="ij",
-    )
+    crop = _crop(source, hh, ww, generator)
+    ys, xs = _fine_grid(hh, ww, margin, factor, torch.float64)
     fine_flow = (field(xs, ys) * factor).to(crop.dtype)
     img1 = warp(crop[None], fine_flow[None])[0]
+    img2 = crop
     inner = (slice(None), slice(margin, margin + h * factor), slice(margin, margin + w * factor))
-    return _block_mean(img1[inner][None], factor)[0], _block_mean(crop[inner][None], factor)[0]
+    oys, oxs = torch.meshgrid(
+        torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij"
+    )
+    flow = field(oxs, oys).to(crop.dtype)
+    if foreground is not None:
+        fg_source, (tu, tv) = foreground
+        obj = _crop(fg_source, hh, ww, generator).flip(-2)
+        mask2 = _ellipse(xs, ys, size, generator).to(crop.dtype)[None]  # object in img2
+        img2 = mask2 * obj + (1 - mask2) * crop
+        shift = torch.tensor([tu * factor, tv * factor], dtype=crop.dtype).view(1, 2, 1, 1)
+        shift = shift.expand(1, 2, hh, ww)
+        mask1 = warp(mask2[None], shift)[0]  # pixel x of img1 shows the object at x + t
+        img1 = mask1 * warp(obj[None], shift)[0] + (1 - mask1) * img1
+        on_object = _block_mean(mask1[inner][None], factor)[0] > 0.5
+        t = torch.tensor([tu, tv], dtype=crop.dtype).view(2, 1, 1)
+        flow = torch.where(on_object, t.expand_as(flow), flow)
+    return (
+        _block_mean(img1[inner][None], factor)[0],
+        _block_mean(img2[inner][None], factor)[0],
+        flow,
+    )
 
 
 def make_flow_pairs(
@@ -325,19 +453,31 @@ def make_flow_pairs(
     images: tuple[str, ...] = TRAIN_IMAGES,
     factor: int = 2,
     source_scale: float = 0.5,
+    photometric: bool = False,
+    keep_clean: bool = False,
     generator: torch.Generator | None = None,
 ) -> FlowPairs:
     """``n`` random pairs with known flow (see the module docstring).
+
+    Kind ``"piecewise"`` is a background flow (``"affine"`` or ``"smooth"``) with a foreground
+    object (an ellipse cut from the next source image) translating by its own random vector of
+    length up to ``max_flow``; the object hides background pixels of the second image that the
+    first image shows (occlusions) and the true flow is the object's motion on its pixels of the
+    first image. With ``photometric=True`` the second image gets a random
+    :func:`photometric_jitter` and the first one noise of σ up to 0.02.
 
     Args:
         n: number of pairs (>= 1).
         size: output (H, W) of every image.
         max_flow: the largest displacement of any pair, in output pixels.
         kinds: flow kinds to draw from, uniformly (see :meth:`RandomFlow.sample`).
-        images: ``skimage.data`` names to crop from, cycled through in order.
+        images: source image names (:data:`TRAIN_IMAGES`, :data:`HELDOUT_IMAGES`), cycled
+            through in order.
         factor: super-sampling factor of the warp (1 = warp at the output resolution).
         source_scale: the photographs are first resized by this factor (antialiased), so that a
             crop shows more of the scene (0 < scale <= 1; never below what a crop needs).
+        photometric: apply the photometric changes of real pairs (see above).
+        keep_clean: with ``photometric``, also keep the unchanged images (``FlowPairs.clean``).
         generator: for reproducible pairs.
 
     Returns:
@@ -348,23 +488,28 @@ def make_flow_pairs(
             for ``size · factor`` plus the margin the flow needs.
     """
     n = check_int(n, name="n", low=1)
-    h = check_int(size[0], name="size[0]", low=4)
-    w = check_int(size[1], name="size[1]", low=4)
-    factor = check_int(factor, name="factor", low=1)
-    check_in_range(max_flow, name="max_flow", low=0.0)
+    h = check_int(size[0], name="size[0]", low=4, high=4096)
+    w = check_int(size[1], name="size[1]", low=4, high=4096)
+    factor = check_int(factor, name="factor", low=1, high=16)
+    check_in_range(max_flow, name="max_flow", low=0.0, high=float(max(h, w)))
     if not kinds:
         raise ValidationError("kinds must name at least one flow kind")
     for kind in kinds:
         check_choice(kind, FLOW_KINDS, name="flow kind")
     if not images:
         raise ValidationError("images must name at least one source image")
+    for name in images:
+        if name not in TRAIN_IMAGES + HELDOUT_IMAGES:
+            raise ValidationError(
+                unknown_name_message("source image", str(name), TRAIN_IMAGES + HELDOUT_IMAGES)
+            )
     scale = check_in_range(
         source_scale, name="source_scale", low=0.0, high=1.0, low_inclusive=False
     )
     margin = math.ceil(max_flow * factor) + 2
     need = (h * factor + 2 * margin, w * factor + 2 * margin)
     sources = []
-    for name in images[:n]:  # pairs cycle through the images: only the first n are used
+    for name in images[: max(n, 2)]:  # pairs cycle through the images
         src = load_source_image(name)
         # shrink by source_scale, but never below what a crop needs
         s_i = min(1.0, max(scale, need[0] / src.shape[1], need[1] / src.shape[2]))
@@ -381,16 +526,73 @@ def make_flow_pairs(
     img1 = torch.empty(n, 1, h, w)
     img2 = torch.empty(n, 1, h, w)
     flow = torch.empty(n, 2, h, w)
+    clean = (torch.empty(n, 1, h, w), torch.empty(n, 1, h, w)) if keep_clean else None
     drawn = []
-    ys, xs = torch.meshgrid(
-        torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij"
-    )
     for i in range(n):
         kind = kinds[int(torch.randint(0, len(kinds), (1,), generator=generator))]
-        field = RandomFlow.sample(kind, (h, w), max_flow, generator)
-        img1[i], img2[i] = _one_pair(
-            sources[i % len(sources)], field, (h, w), factor, margin, generator
+        foreground = None
+        if kind == "piecewise":
+            background = ("affine", "smooth")[int(_rand(generator) < 0.5)]
+            field = RandomFlow.sample(background, (h, w), max_flow, generator)
+            radius = max_flow * math.sqrt(_rand(generator))
+            angle = _rand(generator, 0.0, 2 * math.pi)
+            t = (radius * math.cos(angle), radius * math.sin(angle))
+            foreground = (sources[(i + 1) % len(sources)], t)
+        else:
+            field = RandomFlow.sample(kind, (h, w), max_flow, generator)
+        a, b, f = _one_pair(
+            sources[i % len(sources)], field, (h, w), factor, margin, generator, foreground
         )
-        flow[i] = field(xs, ys).float()
+        if clean is not None:
+            clean[0][i], clean[1][i] = a, b
+        if photometric:
+            b = photometric_jitter(b[None], generator)[0]
+            a = photometric_jitter(
+                a[None], generator, gain=0, offset=0, gamma=0, blur=0, noise=0.02
+            )[0]
+        img1[i], img2[i], flow[i] = a, b, f.float()
         drawn.append(kind)
-    return FlowPairs(img1, img2, flow, drawn)
+    return FlowPairs(img1, img2, flow, drawn, clean if photometric else None)
+
+
+@dataclass(frozen=True)
+class BenchmarkSettings:
+    """How :func:`benchmark_pairs` draws the held-out benchmark (the model card's numbers)."""
+
+    n: int = 24
+    size: tuple[int, int] = (160, 160)
+    max_flow: float = 12.0
+    kinds: tuple[str, ...] = ("affine", "smooth", "mixed", "piecewise")
+    images: tuple[str, ...] = HELDOUT_IMAGES
+    seed: int = 2024
+
+
+#: the settings of :func:`benchmark_pairs`.
+BENCHMARK_SETTINGS = BenchmarkSettings()
+
+
+def benchmark_pairs(n: int | None = None, *, photometric: bool = True) -> FlowPairs:
+    """The held-out benchmark: pairs made only from :data:`HELDOUT_IMAGES`, never trained on.
+
+    ``n`` (default 24) pairs of 160 × 160 pixels, flows up to 12 px of the kinds ``affine``,
+    ``smooth``, ``mixed`` and ``piecewise``, with the photometric changes of real pairs
+    (:func:`photometric_jitter`; ``photometric=False`` gives the same pairs before those
+    changes), drawn with the fixed seed of :data:`BENCHMARK_SETTINGS` so that every run scores
+    the same pairs (the first ``n`` of them).
+    """
+    cfg = BENCHMARK_SETTINGS
+    count = cfg.n if n is None else check_int(n, name="n", low=1, high=10_000)
+    pairs = make_flow_pairs(
+        count,
+        cfg.size,
+        max_flow=cfg.max_flow,
+        kinds=cfg.kinds,
+        images=cfg.images,
+        photometric=True,
+        keep_clean=not photometric,
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
+    if photometric:
+        return pairs
+    assert pairs.clean is not None  # keep_clean
+    return FlowPairs(pairs.clean[0], pairs.clean[1], pairs.flow, pairs.kinds)

@@ -193,16 +193,19 @@ class _Plan:
 
     def scratch(self, dtype: torch.dtype, device: torch.device, backward: bool) -> dict:
         g, c, t, r, ng = self.geom, self.c, self.t, self.r, self.ng
-        kw = {"dtype": dtype, "device": device}
+
+        def empty(n: int) -> Tensor:
+            return torch.empty(n, dtype=dtype, device=device)
+
         buf = {
-            "s": torch.empty(c * (ng * r + g.gap) * self.p, **kw),
-            "fp": torch.empty(c * r * (ng * t + g.span), **kw),
-            "o": torch.zeros(ng * r * t * self.n2, **kw),
-            "a": torch.empty(ng * r * t * c, **kw),
+            "s": empty(c * (ng * r + g.gap) * self.p),
+            "fp": empty(c * r * (ng * t + g.span)),
+            "o": torch.zeros(ng * r * t * self.n2, dtype=dtype, device=device),
+            "a": empty(ng * r * t * c),
         }
         if backward:  # the padded gradient band and room to stage it
             size = (r + g.gap) * (ng * t + g.span) * g.k
-            buf["l"], buf["l2"] = torch.empty(size, **kw), torch.empty(size, **kw)
+            buf["l"], buf["l2"] = empty(size), empty(size)
         return buf
 
     def source(self, buf: dict, src: Tensor, ch: _Chunk, geom: _Geometry) -> Tensor:
@@ -400,14 +403,14 @@ def _backward(
 
 class _Correlation(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, f1, f2, geom, scale, flip):  # type: ignore[override]
+    def forward(ctx, f1, f2, geom, scale, flip):
         ctx.save_for_backward(f1, f2)
         ctx.geom, ctx.scale, ctx.flip = geom, scale, flip
         return _forward(f1, f2, _Plan(f1.shape, geom, f1.device, False), scale, flip)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad):  # type: ignore[override]
+    def backward(ctx, grad):
         f1, f2 = ctx.saved_tensors
         plan = _Plan(f1.shape, ctx.geom, f1.device, True)
         need = list(ctx.needs_input_grad[:2])

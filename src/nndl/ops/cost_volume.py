@@ -54,6 +54,11 @@ _NORMALIZE = ("l2",)
 _REDUCTIONS = ("mean", "sum")
 _IMPLS = ("auto", "reference", "fast")
 _HALF = (torch.float16, torch.bfloat16)
+#: the largest cost volume (number of output values) the functions agree to allocate
+MAX_OUTPUT_ELEMENTS = 1 << 31
+#: with stride s > 1 the fast path correlates the s² phases of the image; below this many
+#: pixels per phase the per-phase overhead loses to the loop over displacements
+_MIN_PHASE_PIXELS = 1024
 
 
 # --------------------------------------------------------------------------------------------
@@ -147,18 +152,67 @@ def _cost_volume_reference(
     if dtype in _HALF:
         f1, f2 = f1.float(), f2.float()
     d, s = max_displacement, stride
-    r = d * s
     _, c, h, w = f1.shape
-    f2p = F.pad(f2, (r, r, r, r))  # zero outside the image
+    # displacements of |δ| >= the image side see only the zero padding: never pad beyond it
+    ry, rx = min(d * s, h), min(d * s, w)
+    f2p = F.pad(f2, (rx, rx, ry, ry))  # zero outside the image
+    zero = f1.new_zeros(f1.shape[0], h, w)
     planes = []
-    for dy in range(-r, r + 1, s):  # dy outer ...
-        for dx in range(-r, r + 1, s):  # ... dx inner: k = i_dy * (2d+1) + i_dx
-            shifted = f2p[:, :, r + dy : r + dy + h, r + dx : r + dx + w]  # f2[y+dy, x+dx]
+    for dy in range(-d * s, d * s + 1, s):  # dy outer ...
+        for dx in range(-d * s, d * s + 1, s):  # ... dx inner: k = i_dy * (2d+1) + i_dx
+            if abs(dy) >= h or abs(dx) >= w:
+                planes.append(zero)
+                continue
+            shifted = f2p[:, :, ry + dy : ry + dy + h, rx + dx : rx + dx + w]  # f2[y+dy, x+dx]
             planes.append((f1 * shifted).sum(dim=1))
     out = torch.stack(planes, dim=1)
     if reduction == "mean":
         out = out / c
     return out.to(dtype)
+
+
+def _check_output_size(shape: tuple[int, ...], channels: int, name: str, value: int) -> None:
+    """Refuse, before any allocation, a cost volume of more than :data:`MAX_OUTPUT_ELEMENTS`."""
+    b, _, h, w = shape
+    n = b * channels * h * w
+    if n > MAX_OUTPUT_ELEMENTS:
+        raise ValidationError(
+            f"{name}={value} asks for a cost volume of {channels} channels × {b}×{h}×{w} = "
+            f"{n:.3g} values, more than the {MAX_OUTPUT_ELEMENTS:.3g} nndl allows; displacements "
+            f"beyond the image size ({h}×{w}) only ever see zeros, so use a smaller {name}"
+        )
+
+
+def _strided_fast(f1: Tensor, f2: Tensor, d: int, s: int, scale: float) -> Tensor:
+    """The fast cost volume for ``stride > 1``, in memory bounded by the input and output.
+
+    Offsets that are multiples of ``s`` only ever pair pixels of the same phase
+    ``(y mod s, x mod s)``, so the image is cut into its phases (the two inputs zero-padded to
+    a multiple of ``s``), stacked along the batch, correlated with stride 1, and put back.
+    Displacements of at least the image side see only zeros and are not computed, so the
+    padding never exceeds the image itself.
+    """
+    b, _, h, w = f1.shape
+    n = 2 * d + 1
+    dy, dx = min(d, (h - 1) // s), min(d, (w - 1) // s)  # displacements that can hit the image
+    sy, sx = (s if dy else 1), (s if dx else 1)
+    hp, wp = -(-h // sy) * sy, -(-w // sx) * sx
+
+    def phases(x: Tensor) -> Tensor:
+        x = F.pad(x, (0, wp - w, 0, hp - h))
+        c = x.shape[1]
+        x = x.view(b, c, hp // sy, sy, wp // sx, sx).permute(0, 3, 5, 1, 2, 4)
+        return x.reshape(b * sy * sx, c, hp // sy, wp // sx)
+
+    ny, nx = 2 * dy + 1, 2 * dx + 1
+    inner = correlate(phases(f1), phases(f2), oy0=-dy, ndy=ny, ox0=-dx, ndx=nx, step=1, scale=scale)
+    inner = inner.reshape(b, sy, sx, ny * nx, hp // sy, wp // sx).permute(0, 3, 4, 1, 5, 2)
+    inner = inner.reshape(b, ny * nx, hp, wp)[:, :, :h, :w]
+    if (ny, nx) == (n, n):
+        return inner.contiguous(memory_format=torch.channels_last)
+    out = inner.new_zeros((b, n, n, h, w))
+    out[:, d - dy : d + dy + 1, d - dx : d + dx + 1] = inner.view(b, ny, nx, h, w)
+    return out.view(b, n * n, h, w).contiguous(memory_format=torch.channels_last)
 
 
 def cost_volume(
@@ -229,12 +283,18 @@ def cost_volume(
     d = check_int(max_displacement, name="max_displacement", low=0)
     s = check_int(stride, name="stride", low=1)
     _check_options(normalize, reduction, impl)
+    _check_output_size(tuple(f1.shape), (2 * d + 1) ** 2, "max_displacement", d)
     if not _use_fast(impl):
         return _cost_volume_reference(f1, f2, d, s, normalize, reduction)
     f1, f2 = _normalized(f1, f2, normalize)
     scale = 1.0 / f1.shape[1] if reduction == "mean" else 1.0
+    if s > 1:
+        h, w = f1.shape[-2:]
+        if (h // s) * (w // s) < _MIN_PHASE_PIXELS:  # tiny phases: the loop is faster
+            return _cost_volume_reference(f1, f2, d, s, None, "sum").mul(scale)
+        return _strided_fast(f1, f2, d, s, scale)
     n = 2 * d + 1
-    return correlate(f1, f2, oy0=-d * s, ndy=n, ox0=-d * s, ndx=n, step=s, scale=scale)
+    return correlate(f1, f2, oy0=-d, ndy=n, ox0=-d, ndx=n, step=1, scale=scale)
 
 
 class CostVolume(nn.Module):
@@ -343,6 +403,7 @@ def cost_volume_1d(
     _check_features(left, right, ("left", "right"))
     n_disp = check_int(max_disparity, name="max_disparity", low=1)
     _check_options(normalize, reduction, impl)
+    _check_output_size(tuple(left.shape), n_disp, "max_disparity", n_disp)
     if not _use_fast(impl):
         return _cost_volume_1d_reference(left, right, n_disp, normalize, reduction)
     left, right = _normalized(left, right, normalize)

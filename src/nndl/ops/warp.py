@@ -8,6 +8,8 @@ mask marks the pixels whose sample position falls inside the image.
 
 from __future__ import annotations
 
+from typing import Literal, overload
+
 import torch
 from torch import Tensor, nn
 
@@ -28,6 +30,18 @@ def _check_warp_inputs(x: Tensor, flow: Tensor) -> None:
         raise ValidationError(
             f"x and flow must be on the same device, got {x.device} and {flow.device}"
         )
+
+
+@overload
+def warp(x: Tensor, flow: Tensor, return_mask: Literal[False] = False) -> Tensor: ...
+
+
+@overload
+def warp(x: Tensor, flow: Tensor, return_mask: Literal[True]) -> tuple[Tensor, Tensor]: ...
+
+
+@overload
+def warp(x: Tensor, flow: Tensor, return_mask: bool) -> Tensor | tuple[Tensor, Tensor]: ...
 
 
 def warp(x: Tensor, flow: Tensor, return_mask: bool = False) -> Tensor | tuple[Tensor, Tensor]:
@@ -54,6 +68,8 @@ def warp(x: Tensor, flow: Tensor, return_mask: bool = False) -> Tensor | tuple[T
           here with integer indices so that an integer flow is an *exact* shift (``grid_sample``
           normalises coordinates to ``[−1, 1]`` and back, which rounds).
         - Zero flow returns ``x`` exactly.
+        - A non-finite flow vector (NaN or ±inf), or one longer than 2²⁴ pixels, points
+          outside the image: the output there is 0, the mask 0 and the flow gradient 0.
         - The mask is 1 where ``0 ≤ x + u ≤ W − 1`` and ``0 ≤ y + v ≤ H − 1`` (all four
           neighbours that carry weight are inside the image) and 0 elsewhere; there the output
           is the bilinear mix with zeros, as in ``grid_sample``. Multiply by the mask to zero
@@ -97,6 +113,11 @@ def warp(x: Tensor, flow: Tensor, return_mask: bool = False) -> Tensor | tuple[T
     )
     px = gx + flow[:, 0]  # (B, H, W) sample positions, x first (flow channel 0 = u)
     py = gy + flow[:, 1]
+    # a non-finite (or astronomically large) vector points outside the image: move its sample
+    # position just outside, so that the output there is 0 and the mask 0, never NaN
+    finite = torch.isfinite(px) & torch.isfinite(py) & (px.abs() < 2**24) & (py.abs() < 2**24)
+    outside = px.new_full((), -2.0)
+    px, py = torch.where(finite, px, outside), torch.where(finite, py, outside)
     x0, y0 = px.floor(), py.floor()
     wx1, wy1 = px - x0, py - y0  # weights of the right / lower neighbours
     wx0, wy0 = 1 - wx1, 1 - wy1
