@@ -1,17 +1,24 @@
 """A tiny training job run both in-process and under ``torchrun --nproc_per_node=2``.
 
-Usage: python -m torch.distributed.run --standalone --nproc_per_node=2 ddp_job.py OUT.safetensors
+Usage: python -m torch.distributed.run --standalone --nproc_per_node=2 ddp_job.py OUT
+
+Every rank trains with its own checkpoint folder ``OUT/rank<R>`` (only rank 0 may write there)
+and prints one ``EVIDENCE {json}`` line: its rank, the world size the process group reports,
+the class that wraps the model and a checksum of the final weights.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from nndl import seed_everything
-from nndl.train import Trainer, save_checkpoint, supervised_loss
+from nndl.train import Trainer, supervised_loss
 
 
 def data() -> tuple[torch.Tensor, torch.Tensor]:
@@ -21,7 +28,7 @@ def data() -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-def train(epochs: int = 3) -> nn.Module:
+def train(epochs: int = 3, checkpoint_dir: Path | None = None) -> Trainer:
     seed_everything(7)
     model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 2))
     trainer = Trainer(
@@ -32,15 +39,28 @@ def train(epochs: int = 3) -> nn.Module:
         batch_size=16,
         seed=3,
         progress=False,
+        checkpoint_dir=checkpoint_dir,
     )
     trainer.fit(data())
-    return trainer.module
+    return trainer
+
+
+def checksum(module: nn.Module) -> float:
+    return float(sum(p.detach().double().abs().sum() for p in module.parameters()))
 
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    model = train()
-    if int(__import__("os").environ.get("RANK", "0")) == 0:
-        save_checkpoint(sys.argv[1], dict(model.state_dict()), {"world": 2})
-    if torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+    rank = int(os.environ.get("RANK", "0"))
+    trainer = train(checkpoint_dir=Path(sys.argv[1]) / f"rank{rank}")
+    dist = torch.distributed
+    evidence = {
+        "rank": rank,
+        "world": dist.get_world_size() if dist.is_initialized() else 1,
+        "wrapper": type(trainer.model).__name__,
+        "checksum": checksum(trainer.module),
+    }
+    sys.stdout.write("EVIDENCE " + json.dumps(evidence) + "\n")  # one write per record
+    sys.stdout.flush()
+    if dist.is_initialized():
+        dist.destroy_process_group()
