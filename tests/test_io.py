@@ -2,7 +2,14 @@ import json
 
 import pytest
 
-from nndl._io import OutputDirError, atomic_write, atomic_write_json, atomic_write_text, ensure_dir
+from nndl._io import (
+    OutputDirError,
+    atomic_write,
+    atomic_write_json,
+    atomic_write_text,
+    ensure_dir,
+    read_file_bytes,
+)
 
 
 def test_atomic_write_replaces_whole_file(tmp_path):
@@ -40,3 +47,16 @@ def test_output_path_that_is_a_file_is_reported(tmp_path):
         ensure_dir(blocker / "sub")
     with pytest.raises(OutputDirError, match="is not a folder|cannot be created"):
         ensure_dir(blocker)
+
+
+class _FormatError(OSError):
+    pass
+
+
+def test_read_file_bytes_reads_or_names_the_file(tmp_path):
+    (tmp_path / "a.bin").write_bytes(b"\x00\x01")
+    assert read_file_bytes(tmp_path / "a.bin", name="data file", error=_FormatError) == b"\x00\x01"
+    with pytest.raises(_FormatError, match=r"data file '.*nope\.bin' does not exist"):
+        read_file_bytes(tmp_path / "nope.bin", name="data file", error=_FormatError)
+    with pytest.raises(_FormatError, match="is a folder, not a .bin file"):
+        read_file_bytes(tmp_path, name="data file", error=_FormatError, expected="a .bin file")

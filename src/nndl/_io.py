@@ -4,6 +4,7 @@ Every file nndl writes (results, reports, checkpoints, figures) goes through the
 data are written to a temporary file in the same folder, flushed and ``fsync``-ed, then moved over
 the target with :func:`os.replace`, which is atomic on POSIX and Windows. If anything fails before
 the move, the temporary file is removed and the previous file is left intact.
+:func:`read_file_bytes` reads a whole file, with one wording of the errors for every format.
 """
 
 from __future__ import annotations
@@ -17,13 +18,76 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from ._validation import NNDLError
+from ._validation import DTypeError, NNDLError
 
-__all__ = ["OutputDirError", "atomic_write", "atomic_write_json", "atomic_write_text", "ensure_dir"]
+__all__ = [
+    "OutputDirError",
+    "OutputPathError",
+    "atomic_write",
+    "atomic_write_json",
+    "atomic_write_text",
+    "check_output_file",
+    "ensure_dir",
+    "read_file_bytes",
+]
 
 
-class OutputDirError(NNDLError, OSError):
+class OutputPathError(NNDLError, OSError):
+    """An output path cannot be written (a folder where a file goes, a file where a folder goes,
+    no permission); the message names the path."""
+
+
+class OutputDirError(OutputPathError):
     """An output folder cannot be created or written."""
+
+
+def check_output_file(path: str | os.PathLike[str], *, name: str = "output file") -> Path:
+    """Check, without writing anything, that a file can be written at ``path``; return it.
+
+    Raises:
+        OutputPathError: ``path`` is an existing folder, or one of its parents is a file.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputPathError(f"{name} {str(path)!r} is a folder; give a file name inside it")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputPathError(
+                    f"{name} {str(path)!r} cannot be written: {str(parent)!r} is a file, "
+                    "not a folder"
+                )
+            break
+    return path
+
+
+def read_file_bytes(
+    path: str | os.PathLike[str],
+    *,
+    name: str,
+    error: type[OSError],
+    expected: str = "a file",
+) -> bytes:
+    """The whole content of the file at ``path``, or ``error`` with a message naming it.
+
+    Args:
+        path: the file to read.
+        name: what the file is, for messages (``"IDX file"``, ``"checkpoint"``).
+        error: the OSError subclass raised; it takes the message as its only argument.
+        expected: what a folder at ``path`` should have been (``"a .safetensors file"``).
+
+    Raises:
+        error: ``path`` is a folder, does not exist, or cannot be read.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise error(f"{name} {str(path)!r} is a folder, not {expected}")
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise error(f"{name} {str(path)!r} does not exist") from None
+    except OSError as exc:
+        raise error(f"{name} {str(path)!r} cannot be read: {exc.strerror}") from None
 
 
 def ensure_dir(path: str | os.PathLike[str], *, name: str = "output folder") -> Path:
@@ -43,8 +107,12 @@ def ensure_dir(path: str | os.PathLike[str], *, name: str = "output folder") -> 
 def atomic_write(
     path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any], *, mode: int = 0o644
 ) -> Path:
-    """Call ``write(fileobj)`` on a temporary file, then move it over ``path`` atomically."""
-    path = Path(path)
+    """Call ``write(fileobj)`` on a temporary file, then move it over ``path`` atomically.
+
+    Raises:
+        OutputPathError: ``path`` is a folder, or its folder cannot be made (before ``write``).
+    """
+    path = check_output_file(path)
     directory = ensure_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
@@ -78,7 +146,7 @@ def _json_default(obj: Any) -> Any:
         return obj.tolist()
     if isinstance(obj, Path):
         return str(obj)
-    raise TypeError(f"object of type {type(obj).__name__} is not JSON serialisable")
+    raise DTypeError(f"object of type {type(obj).__name__} is not JSON serialisable")
 
 
 def _finite_or_none(obj: Any) -> Any:

@@ -1,16 +1,25 @@
-"""Argument checks shared by the whole package.
+"""Argument checks shared by the whole package (public as :mod:`nndl.validation`).
 
 Every public function validates what a caller passes in with these helpers, *before* doing any
 work, and raises a :class:`ValueError`/:class:`TypeError` subclass whose message names the
 argument, what was expected and what came. ``assert`` is never used for user input (``python -O``
-removes it).
+removes it). One class per kind of error:
+
+- :class:`DTypeError` (a ``TypeError``): the wrong Python type, or a tensor of the wrong dtype
+  (also two tensors whose dtypes differ);
+- :class:`ShapeError` (a :class:`ValidationError`): the wrong number of dimensions or sizes;
+- :class:`ValidationError` (a ``ValueError``): every other wrong value — out of range, NaN/Inf,
+  an unknown name, tensors on different devices.
+
+Files that are missing, corrupt or cannot be written raise ``OSError`` subclasses of
+:class:`NNDLError` defined beside the code that reads or writes them.
 
 Example:
     >>> import torch
     >>> check_shape(torch.zeros(4, 3, 8, 8), "B 2 H W", name="flow")
     Traceback (most recent call last):
     ...
-    nndl._validation.ShapeError: flow must have shape (B, 2, H, W), got (4, 3, 8, 8)
+    nndl._validation.ShapeError: flow must have shape (B, 2, H, W) = (4, 2, H, W), got (4, 3, 8, 8)
 """
 
 from __future__ import annotations
@@ -23,15 +32,19 @@ from typing import Any
 import torch
 
 __all__ = [
+    "DTypeError",
     "NNDLError",
     "ShapeError",
     "ValidationError",
     "check_choice",
     "check_dtype",
     "check_finite",
+    "check_image",
     "check_in_range",
     "check_int",
     "check_positive_int",
+    "check_same_device",
+    "check_same_dtype",
     "check_same_shape",
     "check_shape",
     "closest_first",
@@ -146,11 +159,22 @@ def check_shape(
     return sizes
 
 
-def check_same_shape(a: torch.Tensor, b: torch.Tensor, *, names: tuple[str, str]) -> None:
-    """Raise :class:`ShapeError` unless ``a`` and ``b`` have the same shape."""
+def check_same_shape(
+    a: torch.Tensor, b: torch.Tensor, *, names: tuple[str, str], what: str = "shape"
+) -> None:
+    """Raise :class:`ShapeError` unless ``a`` and ``b`` have the same shape.
+
+    ``what`` is how the message calls the shape (``"size"``, ``"dimension F"`` …).
+
+    Example:
+        >>> check_same_shape(torch.zeros(3), torch.zeros(4), names=("a", "b"), what="length")
+        Traceback (most recent call last):
+        ...
+        nndl._validation.ShapeError: a and b must have the same length, got (3) and (4)
+    """
     if a.shape != b.shape:
         raise ShapeError(
-            f"{names[0]} and {names[1]} must have the same shape, got "
+            f"{names[0]} and {names[1]} must have the same {what}, got "
             f"{_fmt_dims(a.shape)} and {_fmt_dims(b.shape)}",
             tuple(a.shape),
             tuple(b.shape),
@@ -229,8 +253,12 @@ def check_in_range(
     high: float = math.inf,
     low_inclusive: bool = True,
     high_inclusive: bool = True,
+    allow_inf: bool = False,
 ) -> float:
-    """Require a finite real number in the given interval; return it as ``float``."""
+    """Require a finite real number in the given interval; return it as ``float``.
+
+    ``allow_inf`` lets ±Inf through when the interval holds it (NaN is always refused).
+    """
     if isinstance(value, bool) or not isinstance(value, int | float):
         try:
             value = float(value)
@@ -239,8 +267,109 @@ def check_in_range(
     value = float(value)
     ok_low = value >= low if low_inclusive else value > low
     ok_high = value <= high if high_inclusive else value < high
-    if math.isnan(value) or not (ok_low and ok_high):
+    if math.isnan(value) or not (ok_low and ok_high) or (math.isinf(value) and not allow_inf):
         lb = "[" if low_inclusive else "("
         hb = "]" if high_inclusive else ")"
-        raise ValidationError(f"{name} must be in the range {lb}{low}, {high}{hb}, got {value}")
+        finite = " and finite" if math.isinf(value) and ok_low and ok_high else ""
+        raise ValidationError(
+            f"{name} must be in the range {lb}{low}, {high}{hb}{finite}, got {value}"
+        )
     return value
+
+
+def _tensors(tensors: Sequence[Any], names: Sequence[str]) -> None:
+    if len(tensors) != len(names):
+        raise ValidationError(
+            f"names must name every tensor: {len(tensors)} tensors, {len(names)} names"
+        )
+    for t, n in zip(tensors, names, strict=True):
+        if not isinstance(t, torch.Tensor):
+            raise DTypeError(f"{n} must be a torch.Tensor, got {type(t).__name__}")
+
+
+def _check_all_equal(
+    values: Sequence[Any], names: Sequence[str], rule: str, sep: str, error: type[Exception]
+) -> None:
+    """Raise ``error`` ("a, b must <rule>, got a<sep>v_a, b<sep>v_b") unless all values agree."""
+    if any(v != values[0] for v in values[1:]):
+        listed = ", ".join(f"{n}{sep}{v}" for n, v in zip(names, values, strict=True))
+        raise error(f"{', '.join(names)} must {rule}, got {listed}")
+
+
+def check_same_device(*tensors: torch.Tensor, names: Sequence[str]) -> torch.device:
+    """Raise :class:`ValidationError` unless every tensor lives on the same device; return it.
+
+    Example:
+        >>> check_same_device(torch.zeros(2), torch.ones(3), names=("a", "b"))
+        device(type='cpu')
+    """
+    _tensors(tensors, names)
+    devices = [t.device for t in tensors]
+    _check_all_equal(devices, names, "be on the same device", " on ", ValidationError)
+    return devices[0]
+
+
+def check_same_dtype(*tensors: torch.Tensor, names: Sequence[str]) -> torch.dtype:
+    """Raise :class:`DTypeError` unless every tensor has the same dtype; return it."""
+    _tensors(tensors, names)
+    dtypes = [t.dtype for t in tensors]
+    _check_all_equal(dtypes, names, "have the same dtype", " ", DTypeError)
+    return dtypes[0]
+
+
+def check_image(
+    image: Any,
+    *,
+    name: str,
+    batched: bool | None = None,
+    channels: int | Sequence[int] | None = None,
+    min_size: int = 1,
+    finite: bool = True,
+) -> torch.Tensor:
+    """Require a floating-point image Tensor[C, H, W] or batch Tensor[B, C, H, W]; return it.
+
+    Args:
+        image: the tensor to check.
+        name: the argument's name in messages.
+        batched: True: (B, C, H, W) only; False: (C, H, W) only; None: either.
+        channels: the allowed channel counts C (None: any).
+        min_size: the smallest H and W allowed.
+        finite: also reject NaN and ±Inf pixels.
+
+    Raises:
+        DTypeError: not a tensor, or not floating point.
+        ShapeError: the wrong number of dimensions, channels, or an image smaller than
+            ``min_size`` × ``min_size`` (or an empty batch).
+        ValidationError: NaN or infinite pixels (``finite``).
+    """
+    if not isinstance(image, torch.Tensor):
+        raise DTypeError(f"{name} must be a torch.Tensor image, got {type(image).__name__}")
+    dims = {None: (3, 4), True: (4,), False: (3,)}[batched]
+    spec = {3: "(C, H, W)", 4: "(B, C, H, W)"}
+    if image.ndim not in dims:
+        wanted = " or ".join(spec[d] for d in dims)
+        raise ShapeError(
+            f"{name} must have shape {wanted}, got {_fmt_dims(image.shape)}",
+            ("B", "C", "H", "W") if 4 in dims else ("C", "H", "W"),
+            tuple(image.shape),
+        )
+    check_dtype(image, name=name)
+    c, h, w = image.shape[-3:]
+    allowed = (channels,) if isinstance(channels, int) else channels
+    if allowed is not None and c not in tuple(allowed):
+        raise ShapeError(
+            f"{name} must have {' or '.join(map(str, allowed))} channels, got shape "
+            f"{_fmt_dims(image.shape)}",
+            tuple(image.shape),
+            tuple(image.shape),
+        )
+    if min(h, w) < min_size or image.numel() == 0:
+        raise ShapeError(
+            f"{name} must be at least {min_size} × {min_size} pixels and not empty, got shape "
+            f"{_fmt_dims(image.shape)}",
+            tuple(image.shape),
+            tuple(image.shape),
+        )
+    if finite:
+        check_finite(image, name=name)
+    return image

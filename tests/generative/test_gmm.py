@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.mixture import GaussianMixture
 from sklearn.utils.estimator_checks import check_estimator
 
@@ -193,3 +193,33 @@ def test_rejects_bad_input():
         gmm.sample(0)
     with pytest.raises(ValidationError, match="resp must have shape"):
         gmm.elbo(x, np.ones((3, 2)) / 2)
+
+
+def test_checkpoint_round_trip_and_a_state_that_does_not_fit(tmp_path):
+    import json
+
+    from safetensors.torch import save as st_save
+
+    from nndl.train import CheckpointError, load_checkpoint
+
+    X = np.random.default_rng(1).normal(size=(40, 3))
+    gmm = GaussianMixtureEM(3, covariance_type="full", random_state=0).fit(X)
+    path = gmm.save(tmp_path / "gmm.safetensors")
+    loaded = GaussianMixtureEM.from_checkpoint(path)
+    np.testing.assert_array_equal(loaded.score_samples(X), gmm.score_samples(X))
+    assert loaded.n_iter_ == gmm.n_iter_ and loaded.lower_bounds_ == gmm.lower_bounds_
+    tensors, meta = load_checkpoint(path)
+    for edit, message in (
+        ({"n_components": 2}, r"weights_ must have shape \(2,\)"),
+        ({"covariance_type": "diag"}, r"covariances_ must have shape \(3, 3\)"),
+        ({"n_componentz": 2}, "unexpected keyword"),
+    ):
+        bad = {**meta, "config": {**meta["config"], **edit}}
+        (tmp_path / "bad.safetensors").write_bytes(
+            st_save(tensors, metadata={"nndl": json.dumps(bad)})
+        )
+        with pytest.raises(CheckpointError, match=message):
+            GaussianMixtureEM.from_checkpoint(tmp_path / "bad.safetensors")
+    with pytest.raises(NotFittedError):
+        GaussianMixtureEM(2).save(tmp_path / "unfitted.safetensors")
+    assert not (tmp_path / "unfitted.safetensors").exists()

@@ -52,28 +52,26 @@ def quad():
 
 
 def test_elbo_below_log_px_and_gap_is_kl_to_posterior(quad):
+    # every assertion compares a number of the library (its Monte Carlo ELBO: reconstruction
+    # sampled, KL in closed form) with the test's own quadrature of log p(x) and p(z|x)
     vae, x, z, dz, lj, log_px = quad
     with torch.no_grad():
         mean, log_var = vae.encode(x)
-    std = (0.5 * log_var).exp()
-    for scale in (1.0, 0.5, 3.0):  # the encoder's q and two other Gaussians
-        s = std[:, 0] * scale
-        log_q = -0.5 * ((z[:, None] - mean[:, 0]) / s) ** 2 - s.log() - 0.5 * LOG_2PI
-        q = log_q.exp() * dz
-        elbo = (q * (lj - log_q)).sum(0)  # E_q[log p(x, z) − log q(z)] by quadrature
-        kl_post = (q * (log_q - (lj - log_px))).sum(0)
-        assert torch.all(elbo <= log_px)
-        assert torch.all(kl_post >= 0)
-        torch.testing.assert_close(log_px, elbo + kl_post, atol=1e-9, rtol=0)
-        if scale == 1.0:
-            exact_elbo = elbo
-    # the library's Monte Carlo ELBO (reconstruction sampled, KL closed form) agrees with it
+    s = (0.5 * log_var).exp()[:, 0]
+    log_q = -0.5 * ((z[:, None] - mean[:, 0]) / s) ** 2 - s.log() - 0.5 * LOG_2PI
+    q = log_q.exp() * dz
+    exact_elbo = (q * (lj - log_q)).sum(0)  # E_q[log p(x, z) − log q(z)] by quadrature
+    kl_post = (q * (log_q - (lj - log_px))).sum(0)  # KL(q ‖ p(z|x)) by quadrature
     n = 20000
     gen = torch.Generator().manual_seed(1)
     with torch.no_grad():
         values = vae.elbo(x.repeat(n, 1), generator=gen)[0].reshape(n, -1)
-    se = values.std(0) / math.sqrt(n)
-    assert torch.all((values.mean(0) - exact_elbo).abs() < 5 * se)
+    lib_elbo, se = values.mean(0), values.std(0) / math.sqrt(n)
+    assert torch.all((lib_elbo - exact_elbo).abs() < 5 * se)  # the library's ELBO is right
+    assert torch.all(lib_elbo < log_px + 5 * se)  # and does not exceed log p(x)
+    # the gap log p(x) − ELBO is the KL divergence from q to the true posterior
+    assert torch.all((log_px - lib_elbo - kl_post).abs() < 5 * se)
+    assert kl_post.max() > 10 * se.max()  # some gap the estimate resolves: the check has teeth
 
 
 def test_importance_weighted_estimate_rises_with_k_towards_log_px(quad):

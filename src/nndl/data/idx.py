@@ -8,12 +8,15 @@ data in C order.
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from .._validation import NNDLError
+from .._io import read_file_bytes
+from .._validation import DTypeError, NNDLError
 
 __all__ = ["IDXError", "read_idx", "write_idx"]
 
@@ -39,16 +42,11 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
         IDXError: the file is missing, truncated, or not IDX.
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise IDXError(f"IDX file {str(path)!r} does not exist") from None
-    except OSError as exc:
-        raise IDXError(f"IDX file {str(path)!r} cannot be read: {exc.strerror}") from None
+    raw = read_file_bytes(path, name="IDX file", error=IDXError)
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise IDXError(f"IDX file {str(path)!r} is a corrupt gzip file: {exc}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _DTYPES:
         raise IDXError(f"IDX file {str(path)!r} is corrupt: bad magic number {raw[:4]!r}")
@@ -57,7 +55,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     if len(raw) < header:
         raise IDXError(f"IDX file {str(path)!r} is corrupt: truncated header")
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow for huge headers
     if len(raw) - header != expected:
         raise IDXError(
             f"IDX file {str(path)!r} is corrupt: header says shape {shape} "
@@ -80,7 +78,10 @@ def write_idx(
     array = np.ascontiguousarray(array)
     code = _CODES.get(array.dtype.newbyteorder("="))
     if code is None:
-        raise TypeError(f"array dtype {array.dtype} has no IDX type code")
+        raise DTypeError(
+            f"array dtype {array.dtype} has no IDX type code; valid: uint8, int8, int16, int32, "
+            "float32, float64"
+        )
     data = (
         bytes([0, 0, code, array.ndim])
         + b"".join(int(s).to_bytes(4, "big") for s in array.shape)

@@ -29,6 +29,8 @@ __all__ = [
     "load_image_folder",
     "load_mnist",
     "load_stereo_motorcycle",
+    "save_image",
+    "to_gray",
 ]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif")
@@ -166,11 +168,17 @@ def load_image(path: str | os.PathLike[str], *, gray: bool = False) -> torch.Ten
     """Read a PNG/JPEG/… image as a float32 tensor (C, H, W) in [0, 1] (C = 1 when ``gray``).
 
     Raises:
-        ImageFileError: the file is missing or cannot be decoded as an image.
+        ImageFileError: the path is a folder, or the file is missing or cannot be decoded as
+            an image.
     """
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
+    if path.is_dir():
+        raise ImageFileError(
+            f"image file {str(path)!r} is a folder; give an image file (load_image_folder "
+            "reads a whole folder)"
+        )
     if not path.is_file():
         raise ImageFileError(f"image file {str(path)!r} does not exist")
     try:
@@ -183,6 +191,61 @@ def load_image(path: str | os.PathLike[str], *, gray: bool = False) -> torch.Ten
         ) from None
     tensor = torch.from_numpy(arr.copy())
     return tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1).contiguous()
+
+
+def to_gray(img: torch.Tensor) -> torch.Tensor:
+    """Grey version of Tensor[B, C, H, W] (or Tensor[C, H, W]), keeping a channel axis of 1.
+
+    Three channels are combined with the ITU-R BT.601 luma weights
+    ``0.299 R + 0.587 G + 0.114 B``; any other channel count is averaged.
+
+    Example:
+        >>> to_gray(torch.ones(2, 3, 4, 5)).shape
+        torch.Size([2, 1, 4, 5])
+    """
+    if not isinstance(img, torch.Tensor) or img.ndim not in (3, 4):
+        got = tuple(img.shape) if isinstance(img, torch.Tensor) else type(img).__name__
+        raise ValidationError(f"img must be a tensor (C, H, W) or (B, C, H, W), got {got}")
+    axis = img.ndim - 3
+    if img.shape[axis] == 3:
+        weights = torch.tensor([0.299, 0.587, 0.114], dtype=img.dtype, device=img.device)
+        shape = (3, 1, 1) if axis == 0 else (1, 3, 1, 1)
+        return (img * weights.view(shape)).sum(axis, keepdim=True)
+    return img.mean(axis, keepdim=True)
+
+
+def save_image(path: str | os.PathLike[str], image: torch.Tensor) -> Path:
+    """Write Tensor[C, H, W] (C = 1 or 3) or Tensor[H, W] in [0, 1] as an 8-bit PNG, atomically.
+
+    The path is checked before any work (a folder, or a parent that is a file, is refused);
+    values are clipped to [0, 1] and rounded.
+
+    Raises:
+        ValidationError: not a ``.png`` path, a bad shape, or non-finite values.
+        OutputPathError: ``path`` cannot be written.
+    """
+    import io
+
+    from PIL import Image
+
+    from .._io import atomic_write, check_output_file
+
+    target = check_output_file(path, name="image file")
+    if target.suffix.lower() != ".png":
+        raise ValidationError(f"image file must end in .png, got {str(target)!r}")
+    if not isinstance(image, torch.Tensor):
+        raise ValidationError(f"image must be a torch.Tensor, got {type(image).__name__}")
+    img = image.unsqueeze(0) if image.ndim == 2 else image
+    if img.ndim != 3 or img.shape[0] not in (1, 3) or min(img.shape[1:]) < 1:
+        raise ValidationError(
+            f"image must have shape (H, W), (1, H, W) or (3, H, W), got {tuple(image.shape)}"
+        )
+    if not img.is_floating_point() or not bool(torch.isfinite(img).all()):
+        raise ValidationError("image must be a finite floating-point tensor with values in [0, 1]")
+    arr = (img.detach().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr).save(buffer, format="PNG")
+    return atomic_write(target, lambda handle: handle.write(buffer.getvalue()))
 
 
 def load_image_folder(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,9 +41,8 @@ class Split:
 
     @property
     def n_classes(self) -> int:
-        if self.y_train is None:
-            return 0
-        return int(max(int(y.max()) for y in (self.y_train, self.y_val, self.y_test) if len(y))) + 1
+        labels = [y for y in (self.y_train, self.y_val, self.y_test) if y is not None and len(y)]
+        return int(max(int(y.max()) for y in labels)) + 1 if labels else 0
 
     def images(self, x: torch.Tensor) -> torch.Tensor:
         """Reshape flat features (N, D) back to images (N, C, H, W)."""
@@ -52,7 +52,7 @@ class Split:
 
     def to(self, device: torch.device | str) -> Split:
         """A copy with every tensor on ``device``."""
-        moved = {
+        moved: dict[str, Any] = {
             k: (v.to(device) if isinstance(v, torch.Tensor) else v)
             for k, v in self.__dict__.items()
         }

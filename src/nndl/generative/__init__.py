@@ -7,6 +7,8 @@
 - :class:`GAN`, :func:`train_gan` — generator g(z) and discriminator, non-saturating loss (V4).
 - :mod:`~nndl.generative.quality` — Fréchet distance, precision/recall of distributions and
   class histograms on features of a digits classifier.
+- :mod:`~nndl.generative.runs` — run folders: :func:`train_run`, :func:`evaluate_run`,
+  :func:`load_run_model`, :func:`draw_samples` (what ``nndl train|sample|evaluate`` call).
 """
 
 from .gan import (
@@ -45,6 +47,16 @@ from .quality import (
     total_variation,
     train_feature_classifier,
 )
+from .runs import (
+    RunData,
+    TrainedRun,
+    draw_samples,
+    evaluate_run,
+    load_run_data,
+    load_run_model,
+    read_run_config,
+    train_run,
+)
 from .vae import VAE, gaussian_kl, train_vae
 
 __all__ = [
@@ -59,11 +71,15 @@ __all__ = [
     "Gaussian",
     "GaussianMixtureEM",
     "Likelihood",
+    "RunData",
     "SampleQuality",
+    "TrainedRun",
     "bernoulli_log_prob",
     "class_histogram",
     "discretized_logistic_log_prob",
     "discriminator_loss",
+    "draw_samples",
+    "evaluate_run",
     "evaluate_samples",
     "features",
     "frechet_distance",
@@ -73,12 +89,16 @@ __all__ = [
     "gaussian_log_prob",
     "generator_loss",
     "image_grid",
+    "load_run_data",
+    "load_run_model",
     "make_likelihood",
     "precision_recall",
+    "read_run_config",
     "real_floor",
     "save_image_grid",
     "total_variation",
     "train_feature_classifier",
     "train_gan",
+    "train_run",
     "train_vae",
 ]

@@ -40,10 +40,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DistributedSampler, TensorDataset
 
-from .._io import atomic_write, ensure_dir
-from .._progress import ProgressTask, task
+from .._io import atomic_write, atomic_write_json
 from .._seed import torch_generator
 from .._validation import (
     ShapeError,
@@ -54,6 +52,7 @@ from .._validation import (
     check_int,
     check_shape,
 )
+from ..train import Callback, StepFn, Trainer, save_checkpoint
 
 __all__ = [
     "GAN",
@@ -61,6 +60,7 @@ __all__ = [
     "MODEL_FILE",
     "GANRun",
     "discriminator_loss",
+    "gan_step",
     "generator_loss",
     "image_grid",
     "save_image_grid",
@@ -153,7 +153,7 @@ class GAN(nn.Module):
             raise ValidationError(
                 f"data_shape must be (C, H, W) with sizes >= 1, got {tuple(data_shape)}"
             )
-        self.data_shape: tuple[int, int, int] = shape  # type: ignore[assignment]
+        self.data_shape: tuple[int, int, int] = (shape[0], shape[1], shape[2])
         self.latent_dim = check_int(latent_dim, name="latent_dim", low=1)
         self.arch = check_choice(arch, GAN_ARCHS, name="arch")
         self.hidden = tuple(check_int(h, name="hidden width", low=1) for h in hidden)
@@ -245,10 +245,9 @@ class GAN(nn.Module):
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write both networks and :attr:`config` as safetensors + JSON (see from_checkpoint)."""
-        from ..train import save_checkpoint
+        from ..train import save_model
 
-        tensors = {f"model.{k}": v for k, v in self.state_dict().items()}
-        return save_checkpoint(path, tensors, {"kind": _KIND, "config": self.config})
+        return save_model(self, path, kind=_KIND, config=self.config)
 
     @classmethod
     def from_checkpoint(
@@ -261,25 +260,13 @@ class GAN(nn.Module):
             CheckpointError: the file is missing, corrupt, not a GAN checkpoint, or its weights
                 do not fit its config.
         """
-        from ..train import CheckpointError, load_checkpoint
+        from ..train import load_model
 
         path = Path(path)
         if path.is_dir():
             path = path / MODEL_FILE
-        tensors, meta = load_checkpoint(path, device=device)
-        if meta.get("kind") != _KIND or not isinstance(meta.get("config"), dict):
-            raise CheckpointError(
-                f"checkpoint {str(path)!r} is not a GAN checkpoint (kind {meta.get('kind')!r}); "
-                "write one with GAN.save"
-            )
-        try:
-            model = cls(**meta["config"])
-            model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        except (RuntimeError, TypeError, ValueError, KeyError) as exc:
-            raise CheckpointError(
-                f"checkpoint {str(path)!r} does not fit its GAN config: {exc}"
-            ) from None
-        return model.to(device)
+        model, _ = load_model(path, _KIND, device=device, build=cls)
+        return model
 
     # -- the two networks --------------------------------------------------------------------
     def sample_prior(
@@ -529,21 +516,24 @@ def train_gan(
 ) -> GANRun:
     """Train ``model`` by alternating discriminator and generator steps (Adam for both).
 
-    Every step takes a global batch of real images (the order of epoch e is
-    ``DistributedSampler(seed=seed).set_epoch(e)``, as in :class:`nndl.train.Trainer`) and the
-    noise :func:`_step_noise` (seed, step); it updates D once on ``L_D`` (real and generated
-    images in one forward pass), then g once on ``L_G`` through the updated D.
+    Runs on the shared :class:`nndl.train.Trainer` with a two-optimiser step
+    (:func:`gan_step`): every step takes a global batch of real images (the order of epoch e is
+    ``DistributedSampler(seed=seed).set_epoch(e)``) and the noise :func:`_step_noise` (seed,
+    step); it updates D once on ``L_D`` (real and generated images in one forward pass), then g
+    once on ``L_G`` through the updated D.
 
-    Under ``torchrun`` both networks are wrapped in DistributedDataParallel and each rank takes
-    every ``world_size``-th image and noise vector of the global batch, so the averaged gradients
-    equal the single-process ones (when N is a multiple of the number of processes; otherwise
-    ``DistributedSampler`` pads the last batch by repeating images, as in the Trainer); only
-    rank 0 writes files and shows progress.
+    Under ``torchrun`` the generator and the discriminator are each wrapped in
+    DistributedDataParallel and each rank takes every ``world_size``-th image and noise vector
+    of the global batch, so the averaged gradients equal the single-process ones (when N is a
+    multiple of the number of processes; otherwise ``DistributedSampler`` pads the last batch by
+    repeating images); only rank 0 writes files and shows progress.
 
     With ``out_dir``, the folder receives after every ``checkpoint_every`` epochs (and the last)
-    ``checkpoint.safetensors`` (+ ``.json``): both networks, both optimisers, epoch, step and
-    history; ``fixed_noise.safetensors`` (the fixed noise and every grid snapshot) and
-    ``fixed_noise/epoch_XXXX.png``; and ``gradients.json`` (the monitors' records).
+    the trainer's ``checkpoint.safetensors`` (+ ``.json``): both networks, both optimisers
+    (``"discriminator"``, ``"generator"``), epoch, step, history and ``model_meta``
+    ``{"kind": "gan", "model": config}``; ``fixed_noise.safetensors`` (the fixed noise and every
+    grid snapshot) and ``fixed_noise/epoch_XXXX.png``; and ``gradients.json`` (the monitors'
+    records).
 
     Args:
         model: the GAN to train (moved to ``device``, updated in place).
@@ -576,17 +566,9 @@ def train_gan(
         ShapeError / ValidationError: bad images (shape, NaN, outside [0, 1]) or settings,
             before any training.
         CheckpointError: ``resume`` with a checkpoint that is corrupt or belongs to another model.
+        NonFiniteLossError: a loss became NaN/Inf (the last good checkpoint is kept).
     """
-    from ..train import (
-        CheckpointError,
-        init_distributed,
-        load_checkpoint,
-        pack_optimizer_state,
-        rank,
-        save_checkpoint,
-        unpack_optimizer_state,
-        world_size,
-    )
+    from ..train import Trainer
 
     if not isinstance(model, GAN):
         raise ValidationError(f"model must be a GAN, got {type(model).__name__}")
@@ -603,218 +585,185 @@ def train_gan(
     check_int(monitor_every, name="monitor_every", low=0)
     if resume and out_dir is None:
         raise ValidationError("resume=True needs out_dir (the folder holding the checkpoint)")
-    dev = torch.device(device)
-    distributed = init_distributed(dev)
-    if dev.type == "cuda" and dev.index is None:
-        dev = torch.device("cuda", torch.cuda.current_device())  # LOCAL_RANK's GPU under DDP
-    world, rk = world_size(), rank()
-    if batch_size % world:
-        raise ValidationError(
-            f"batch_size must be divisible by the number of processes ({world}), got {batch_size}"
-        )
-    out = ensure_dir(out_dir) if out_dir is not None and rk == 0 else None
-    out_path = Path(out_dir) if out_dir is not None else None
 
-    model.to(dev).train()
-    gen_mod, disc_mod = model.generator, model.discriminator
-    gen: nn.Module = gen_mod
-    disc: nn.Module = disc_mod
-    if distributed:
-        ids = [dev.index] if dev.type == "cuda" else None
-        gen = nn.parallel.DistributedDataParallel(gen_mod, device_ids=ids)
-        disc = nn.parallel.DistributedDataParallel(disc_mod, device_ids=ids)
-    opt_g = torch.optim.Adam(gen_mod.parameters(), lr=lr, betas=tuple(betas))
-    opt_d = torch.optim.Adam(disc_mod.parameters(), lr=lr_d, betas=tuple(betas))
-
+    adam_betas = (float(betas[0]), float(betas[1]))
+    optimizers = {
+        "discriminator": torch.optim.Adam(
+            model.discriminator.parameters(), lr=lr_d, betas=adam_betas
+        ),
+        "generator": torch.optim.Adam(model.generator.parameters(), lr=lr, betas=adam_betas),
+    }
     run = GANRun(
         fixed_noise=torch.randn(n_fixed, model.latent_dim, generator=torch_generator(seed + 1))
     )
-    epoch0, step = 0, 0
-    ckpt = out_path / CHECKPOINT_NAME if out_path is not None else None
-    if resume and ckpt is not None and ckpt.exists():
-        tensors, meta = load_checkpoint(ckpt, device=dev)
-        if meta.get("kind") != "gan" or meta.get("model") != model.config:
-            raise CheckpointError(
-                f"checkpoint {str(ckpt)!r} belongs to another model "
-                f"(kind {meta.get('kind')!r}, model {meta.get('model')}); expected a GAN "
-                f"{model.config}"
-            )
-        try:
-            gen_mod.load_state_dict(
-                {k[10:]: v for k, v in tensors.items() if k.startswith("generator.")}
-            )
-            disc_mod.load_state_dict(
-                {k[14:]: v for k, v in tensors.items() if k.startswith("discriminator.")}
-            )
-            opt_g.load_state_dict(unpack_optimizer_state(tensors, meta["optim_g"], "optim_g."))
-            opt_d.load_state_dict(unpack_optimizer_state(tensors, meta["optim_d"], "optim_d."))
-            epoch0, step = int(meta["epoch"]), int(meta["step"])
-        except (RuntimeError, KeyError, ValueError) as exc:
-            raise CheckpointError(
-                f"checkpoint {str(ckpt)!r} does not fit this GAN: {exc}"
-            ) from None
-        run.history = list(meta.get("history", []))
-        run.fixed_samples = _load_fixed_samples(out_path / FIXED_NOISE_NAME)
-
-    monitors = _make_monitors(gen_mod, disc_mod, monitor_every, opt_g, opt_d)
-    offset = step  # global step at which the monitors started counting
-    earlier: list[dict[str, Any]] = []
-    if monitors and resume and out_path is not None and (out_path / "gradients.json").exists():
-        earlier = _load_gradient_records(out_path / "gradients.json", before=step)
-    dataset = TensorDataset(images)
-    sampler = DistributedSampler(dataset, num_replicas=world, rank=rk, shuffle=True, seed=seed)
-    per_rank = batch_size // world
-    steps_per_epoch = math.ceil(len(sampler) / per_rank)
-
-    def snapshot(epoch: int) -> None:
-        if (
-            rk == 0
-            and (epoch % grid_every == 0 or epoch == epochs)
-            and epoch not in run.fixed_samples
-        ):
-            with torch.no_grad():
-                gen_mod.eval()
-                run.fixed_samples[epoch] = gen_mod(run.fixed_noise.to(dev)).cpu()
-                gen_mod.train()
-
-    def save(epoch: int) -> None:
-        if out is None:
-            return
-        tensors = {f"generator.{k}": v for k, v in gen_mod.state_dict().items()}
-        tensors.update({f"discriminator.{k}": v for k, v in disc_mod.state_dict().items()})
-        g_t, g_meta = pack_optimizer_state(opt_g, "optim_g.")
-        d_t, d_meta = pack_optimizer_state(opt_d, "optim_d.")
-        tensors.update(g_t)
-        tensors.update(d_t)
-        meta = {
-            "kind": "gan",
-            "model": model.config,
-            "train": {
-                "batch_size": batch_size,
-                "lr": lr,
-                "lr_d": lr_d,
-                "betas": list(betas),
-                "seed": seed,
-                "n_fixed": n_fixed,
-            },
-            "epoch": epoch,
-            "step": step,
-            "history": run.history,
-            "optim_g": g_meta,
-            "optim_d": d_meta,
-        }
-        save_checkpoint(out / CHECKPOINT_NAME, tensors, meta)
-        grids = {f"epoch.{e}": s for e, s in run.fixed_samples.items()}
-        grids["noise"] = run.fixed_noise
-        save_checkpoint(
-            out / FIXED_NOISE_NAME,
-            grids,
-            {"kind": "gan_fixed_noise", "epochs": sorted(run.fixed_samples)},
-        )
-        for e, s in run.fixed_samples.items():
-            png = out / "fixed_noise" / f"epoch_{e:04d}.png"
-            if not png.exists():
-                save_image_grid(png, s, scale=4 if max(model.data_shape[1:]) <= 16 else 1)
-        if monitors:
-            from .._io import atomic_write_json
-
-            atomic_write_json(out / "gradients.json", earlier + _monitor_records(monitors, offset))
-
-    snapshot(epoch0)
-    show = progress if rk == 0 else False
-    bar_ctx = task("GAN", (epochs - epoch0) * steps_per_epoch, show=show) if rk == 0 else None
-    with bar_ctx if bar_ctx is not None else _null_task() as bar:
-        for epoch in range(epoch0, epochs):
-            sampler.set_epoch(epoch)
-            order = torch.tensor(list(iter(sampler)), dtype=torch.long)
-            first_step = step
-            sums = torch.zeros(5, dtype=torch.float64)  # loss_d, loss_g, d_real, d_fake, count
-            for start in range(0, len(order), per_rank):
-                idx = order[start : start + per_rank]
-                b = idx.numel()
-                real = images[idx].to(dev, non_blocking=True)
-                z = _step_noise(seed, step, b * world, model.latent_dim)[rk::world].to(dev)
-                # discriminator step: real and generated images in one forward pass
-                fake = gen(z)
-                logits = disc(torch.cat([real, fake.detach()])).squeeze(1)
-                loss_d = discriminator_loss(logits[:b], logits[b:])
-                _check_finite_loss(loss_d, "discriminator", epoch, step)
-                opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                if monitors:
-                    monitors["discriminator"].record()
-                opt_d.step()
-                # generator step through the updated discriminator (its parameters frozen)
-                disc_mod.requires_grad_(False)
-                fake_logits = disc_mod(fake).squeeze(1)
-                loss_g = generator_loss(fake_logits, model.non_saturating)
-                _check_finite_loss(loss_g, "generator", epoch, step)
-                opt_g.zero_grad(set_to_none=True)
-                loss_g.backward()
-                disc_mod.requires_grad_(True)
-                if monitors:
-                    monitors["generator"].record()
-                opt_g.step()
-                step += 1
-                with torch.no_grad():
-                    sums += torch.tensor(
-                        [
-                            float(loss_d) * b,
-                            float(loss_g) * b,
-                            float(torch.sigmoid(logits[:b]).sum()),
-                            float(torch.sigmoid(logits[b:]).sum()),
-                            b,
-                        ],
-                        dtype=torch.float64,
-                    )
-                bar.advance()
-            if distributed:
-                reduced = sums.to(dev)
-                torch.distributed.all_reduce(reduced)
-                sums = reduced.cpu()
-            count = max(1.0, float(sums[4]))
-            logs: dict[str, Any] = {
-                "epoch": epoch + 1,
-                "step": step,
-                "loss_d": float(sums[0]) / count,
-                "loss_g": float(sums[1]) / count,
-                "d_real": float(sums[2]) / count,
-                "d_fake": float(sums[3]) / count,
-            }
-            for name, mon in monitors.items():
-                logs[f"grad_{name}"] = _summarise_gradients(mon.history, first_step - offset)
-            run.history.append(logs)
-            bar.status(f"D {logs['loss_d']:.3f} G {logs['loss_g']:.3f}")
-            snapshot(epoch + 1)
-            if (epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs:
-                save(epoch + 1)
-    for mon in monitors.values():
-        mon.detach()
-    run.gradients = earlier + _monitor_records(monitors, offset)
-    if distributed:
+    hooks = _GANHooks(
+        model,
+        run,
+        Path(out_dir) if out_dir is not None else None,
+        grid_every=grid_every,
+        monitor_every=monitor_every,
+    )
+    trainer = Trainer(
+        model,
+        optimizers=optimizers,
+        step=gan_step(seed),
+        epochs=epochs,
+        batch_size=batch_size,
+        callbacks=[hooks],
+        seed=seed,
+        device=device,
+        checkpoint_dir=out_dir,
+        checkpoint_every=checkpoint_every,
+        checkpoint_meta={"kind": "gan", "model": model.config},
+        distributed_modules=("generator", "discriminator"),
+        progress=progress,
+        description="GAN",
+    )
+    trainer.fit((images,), resume=resume)
+    run.history = trainer.history
+    run.gradients = hooks.finish()
+    if trainer.distributed:
         torch.distributed.barrier()
     return run
 
 
-class _null_task:
-    """A no-op progress bar for ranks other than 0."""
+def gan_step(seed: int) -> StepFn:
+    """The :class:`~nndl.train.Trainer` step of :func:`train_gan`: one D update, then one g update.
 
-    def __enter__(self) -> ProgressTask:
-        return ProgressTask(None, None)
+    Expects a trainer over a :class:`GAN` with optimisers ``"discriminator"`` and
+    ``"generator"`` and a batch ``(real,)`` of Tensor[B, C, H, W]. The noise is
+    :func:`_step_noise` (seed, trainer.step) for the global batch, of which each rank takes
+    every ``world_size``-th row.
 
-    def __exit__(self, *exc: object) -> None:
-        return None
+    Returns:
+        The step; it returns ``loss_d``, ``loss_g`` and ``d_real`` / ``d_fake`` (mean D(x) on
+        the real and generated images), which the trainer averages over each epoch.
+    """
+
+    def step(trainer: Trainer, batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
+        gan = trainer.module
+        if not isinstance(gan, GAN):
+            raise ValidationError(f"gan_step trains a GAN, got {type(gan).__name__}")
+        real = batch[0]
+        b = real.shape[0]
+        z = _step_noise(seed, trainer.step, b * trainer.world, gan.latent_dim)
+        z = z[trainer.rank :: trainer.world].to(real.device)
+        gen, disc = trainer.parallel("generator"), trainer.parallel("discriminator")
+        # discriminator step: real and generated images in one forward pass
+        fake = gen(z)
+        logits = disc(torch.cat([real, fake.detach()])).squeeze(1)
+        loss_d = discriminator_loss(logits[:b], logits[b:])
+        trainer.optimize(loss_d, "discriminator")
+        # generator step through the updated discriminator (its parameters frozen)
+        gan.discriminator.requires_grad_(False)
+        try:
+            loss_g = generator_loss(gan.discriminator(fake).squeeze(1), gan.non_saturating)
+            trainer.optimize(loss_g, "generator")
+        finally:
+            gan.discriminator.requires_grad_(True)
+        with torch.no_grad():
+            probs = torch.sigmoid(logits)
+        return {
+            "loss_d": loss_d.detach(),
+            "loss_g": loss_g.detach(),
+            "d_real": probs[:b].mean(),
+            "d_fake": probs[b:].mean(),
+        }
+
+    return step
 
 
-def _check_finite_loss(loss: torch.Tensor, network: str, epoch: int, step: int) -> None:
-    from ..train import NonFiniteLossError
+class _GANHooks(Callback):
+    """What :func:`train_gan` adds to the Trainer: gradient monitors of both networks, the
+    fixed-noise grids, and their files beside each checkpoint (rank 0)."""
 
-    value = float(loss.detach())
-    if not math.isfinite(value):
-        raise NonFiniteLossError(
-            f"the {network} loss became {value} at epoch {epoch + 1}, step {step + 1}; training "
-            "stopped before the update. Try a lower learning rate."
+    def __init__(
+        self,
+        model: GAN,
+        run: GANRun,
+        out: Path | None,
+        *,
+        grid_every: int,
+        monitor_every: int,
+    ):
+        self.model, self.run, self.out = model, run, out
+        self.grid_every, self.monitor_every = grid_every, monitor_every
+        self.monitors: dict[str, Any] = {}
+        self.offset = 0  # global step at which the monitors started counting
+        self.earlier: list[dict[str, Any]] = []
+        self.first_step = 0
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        resumed = trainer.step > 0
+        if resumed and self.out is not None:
+            self.run.fixed_samples = _load_fixed_samples(self.out / FIXED_NOISE_NAME)
+        gen_mod, disc_mod = self.model.generator, self.model.discriminator
+        self.monitors = _make_monitors(
+            gen_mod,
+            disc_mod,
+            self.monitor_every,
+            trainer.optimizers["generator"],
+            trainer.optimizers["discriminator"],
         )
+        self.offset = trainer.step
+        records = self.out / "gradients.json" if self.out is not None else None
+        if self.monitors and resumed and records is not None and records.exists():
+            self.earlier = _load_gradient_records(records, before=trainer.step)
+        self._snapshot(trainer, trainer.epoch)
+
+    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
+        self.first_step = trainer.step
+
+    def on_after_backward(self, trainer: Trainer) -> None:
+        if self.monitors and trainer.active_optimizer in self.monitors:
+            self.monitors[trainer.active_optimizer].record()
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
+        row = {"epoch": logs.pop("epoch"), "step": trainer.step, **logs}
+        for name, mon in self.monitors.items():
+            row[f"grad_{name}"] = _summarise_gradients(mon.history, self.first_step - self.offset)
+        logs.clear()
+        logs.update(row)  # the same dict is the trainer's history row
+        self._snapshot(trainer, epoch + 1)
+
+    def on_checkpoint(self, trainer: Trainer, path: Path) -> None:
+        out = path.parent
+        grids = {f"epoch.{e}": s for e, s in self.run.fixed_samples.items()}
+        if self.run.fixed_noise is not None:
+            grids["noise"] = self.run.fixed_noise
+        save_checkpoint(
+            out / FIXED_NOISE_NAME,
+            grids,
+            {"kind": "gan_fixed_noise", "epochs": sorted(self.run.fixed_samples)},
+        )
+        scale = 4 if max(self.model.data_shape[1:]) <= 16 else 1
+        for e, s in self.run.fixed_samples.items():
+            png = out / "fixed_noise" / f"epoch_{e:04d}.png"
+            if not png.exists():
+                save_image_grid(png, s, scale=scale)
+        if self.monitors:
+            atomic_write_json(
+                out / "gradients.json", self.earlier + _monitor_records(self.monitors, self.offset)
+            )
+
+    def finish(self) -> list[dict[str, Any]]:
+        """Detach the monitors; all gradient records, earlier sessions' included."""
+        for mon in self.monitors.values():
+            mon.detach()
+        return self.earlier + _monitor_records(self.monitors, self.offset)
+
+    def _snapshot(self, trainer: Trainer, epoch: int) -> None:
+        """g(fixed noise) at ``epoch`` on rank 0, every ``grid_every`` epochs and at the end."""
+        due = epoch % self.grid_every == 0 or epoch == trainer.epochs
+        if trainer.rank != 0 or not due or epoch in self.run.fixed_samples:
+            return
+        if self.run.fixed_noise is None:
+            return
+        gen = self.model.generator
+        with torch.no_grad():
+            gen.eval()
+            self.run.fixed_samples[epoch] = gen(self.run.fixed_noise.to(trainer.device)).cpu()
+            gen.train()
 
 
 def _make_monitors(

@@ -30,7 +30,9 @@ computes in float64 PyTorch on any device, and returns NumPy arrays like scikit-
 from __future__ import annotations
 
 import math
+import os
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,6 +45,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._validation import ValidationError, check_choice, check_in_range, check_int
 
 __all__ = ["GaussianMixtureEM"]
+
+_KIND = "nndl.generative.GaussianMixtureEM"
+_FITTED_ARRAYS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
+_FITTED_SCALARS = ("n_features_in_", "converged_", "n_iter_", "lower_bound_", "lower_bounds_")
 
 _COVARIANCE_TYPES = ("full", "diag")
 _INIT_PARAMS = ("k-means++", "kmeans", "random", "random_from_data")
@@ -268,6 +274,87 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         self.warm_start = warm_start
         self.device = device
 
+    # -- checkpoints -----------------------------------------------------------------------
+    @property
+    def config(self) -> dict[str, Any]:
+        """The JSON-able constructor arguments: ``GaussianMixtureEM(**gmm.config)`` rebuilds the
+        unfitted estimator (the ``*_init`` arrays and a ``RandomState`` are not kept)."""
+        params = {k: v for k, v in self.get_params().items() if not k.endswith("_init")}
+        seed = params["random_state"]
+        params["random_state"] = int(seed) if isinstance(seed, int | np.integer) else None
+        return params
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The fitted parameters and fit statistics as float64/int64/bool tensors.
+
+        Raises:
+            sklearn.exceptions.NotFittedError: :meth:`fit` has not been called.
+        """
+        check_is_fitted(self)
+        state = {
+            name: torch.from_numpy(np.ascontiguousarray(getattr(self, name), dtype=np.float64))
+            for name in _FITTED_ARRAYS
+        }
+        state["n_features_in_"] = torch.tensor(int(self.n_features_in_))
+        state["converged_"] = torch.tensor(bool(self.converged_))
+        state["n_iter_"] = torch.tensor(int(self.n_iter_))
+        state["lower_bound_"] = torch.tensor(float(self.lower_bound_), dtype=torch.float64)
+        state["lower_bounds_"] = torch.tensor(
+            [float(b) for b in self.lower_bounds_], dtype=torch.float64
+        )
+        return state
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Set the fitted attributes from :meth:`state_dict`'s tensors (shapes checked first).
+
+        Raises:
+            ValidationError: missing or unexpected keys, or shapes that do not fit
+                ``n_components`` and ``covariance_type``.
+        """
+        expected = set(_FITTED_ARRAYS) | set(_FITTED_SCALARS)
+        if set(state) != expected:
+            missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
+            raise ValidationError(
+                f"Gaussian-mixture state: missing keys {missing}, unexpected keys {extra}"
+            )
+        k, d = self.n_components, int(state["n_features_in_"])
+        cov = (k, d, d) if self.covariance_type == "full" else (k, d)
+        shapes = {"weights_": (k,), "means_": (k, d), "covariances_": cov}
+        shapes.update(precisions_=cov, precisions_cholesky_=cov)
+        for name, shape in shapes.items():
+            if tuple(state[name].shape) != shape:
+                raise ValidationError(
+                    f"Gaussian-mixture state {name} must have shape {shape} for "
+                    f"n_components={k}, covariance_type={self.covariance_type!r}, D={d}; got "
+                    f"{tuple(state[name].shape)}"
+                )
+        for name in _FITTED_ARRAYS:
+            setattr(self, name, state[name].detach().cpu().double().numpy())
+        self.n_features_in_ = d
+        self.converged_ = bool(state["converged_"])
+        self.n_iter_ = int(state["n_iter_"])
+        self.lower_bound_ = float(state["lower_bound_"])
+        self.lower_bounds_ = [float(b) for b in state["lower_bounds_"].tolist()]
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the fitted mixture and :attr:`config` as safetensors + JSON (no pickle)."""
+        from ..train import save_model
+
+        return save_model(self, path, kind=_KIND, config=self.config)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike[str]) -> GaussianMixtureEM:
+        """Rebuild a mixture written by :meth:`save`.
+
+        Raises:
+            CheckpointError: missing or corrupt file, another kind, or a state that does not fit
+                its config; the message names the file.
+        """
+        from ..train import load_model
+
+        model, _ = load_model(path, _KIND, build=cls)
+        return model
+
     # -- checks ----------------------------------------------------------------------------
     def _check_parameters(self) -> None:
         check_int(self.n_components, name="n_components", low=1)
@@ -482,6 +569,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                 stacklevel=2,
             )
         self.converged_ = converged_best
+        if best_params is None:  # pragma: no cover - n_init >= 1 always sets it
+            raise ValidationError("n_init must be >= 1")
         self._set_params(best_params)
         self.n_iter_ = best_iter
         self.lower_bound_ = best_bound

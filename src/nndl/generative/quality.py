@@ -47,6 +47,7 @@ from .._validation import (
     check_finite,
     check_in_range,
     check_int,
+    check_same_shape,
     check_shape,
 )
 
@@ -134,10 +135,9 @@ class FeatureClassifier(nn.Module):
 
     def save(self, path: str | os.PathLike[str], **metadata: Any) -> Path:
         """Write the weights and :attr:`config` (plus ``metadata``) as safetensors + JSON."""
-        from ..train import save_checkpoint
+        from ..train import save_model
 
-        tensors = {f"model.{k}": v for k, v in self.state_dict().items()}
-        return save_checkpoint(path, tensors, {"kind": _KIND, "config": self.config, **metadata})
+        return save_model(self, path, kind=_KIND, config=self.config, **metadata)
 
     @classmethod
     def from_checkpoint(
@@ -149,22 +149,10 @@ class FeatureClassifier(nn.Module):
             CheckpointError: missing, corrupt, not a feature-classifier checkpoint, or weights
                 that do not fit the config.
         """
-        from ..train import CheckpointError, load_checkpoint
+        from ..train import load_model
 
-        tensors, meta = load_checkpoint(path, device=device)
-        if meta.get("kind") != _KIND or not isinstance(meta.get("config"), dict):
-            raise CheckpointError(
-                f"checkpoint {str(path)!r} is not a feature-classifier checkpoint "
-                f"(kind {meta.get('kind')!r})"
-            )
-        try:
-            model = cls(**meta["config"])
-            model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        except (RuntimeError, TypeError, ValueError, KeyError) as exc:
-            raise CheckpointError(
-                f"checkpoint {str(path)!r} does not fit its classifier config: {exc}"
-            ) from None
-        return model.to(device).eval(), meta
+        model, meta = load_model(path, _KIND, device=device, build=cls)
+        return model.eval(), meta
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         flat = math.prod(self.image_shape)
@@ -363,13 +351,7 @@ def frechet_distance_from_features(
     """:func:`frechet_distance` between Gaussians fitted (:func:`gaussian_fit`) to two sets."""
     mu1, s1 = _fit(feats1)
     mu2, s2 = _fit(feats2)
-    if mu1.shape != mu2.shape:
-        raise ShapeError(
-            f"the two feature sets must have the same dimension F, got {mu1.shape[0]} and "
-            f"{mu2.shape[0]}",
-            tuple(mu1.shape),
-            tuple(mu2.shape),
-        )
+    check_same_shape(mu1, mu2, names=("the first feature set", "the second"), what="dimension F")
     return _frechet(mu1, s1, mu2, s2)
 
 

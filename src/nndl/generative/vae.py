@@ -40,7 +40,7 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -55,7 +55,14 @@ from .._validation import (
 )
 from ..nn import ACTIVATIONS, mlp
 from ..nn import activation as make_activation
-from ..train import Callback, CheckpointError, Trainer, load_checkpoint, save_checkpoint
+from ..train import (
+    Callback,
+    CosineSchedule,
+    LambdaCallback,
+    Trainer,
+    load_model,
+    save_model,
+)
 from .likelihoods import Likelihood, _draw, make_likelihood
 
 __all__ = ["MODEL_FILE", "VAE", "gaussian_kl", "train_vae"]
@@ -158,6 +165,8 @@ class VAE(nn.Module):
             self.likelihood = make_likelihood(likelihood)
         n_out = self.likelihood.n_params
         d = math.prod(self.data_shape)
+        self.encoder: nn.Module
+        self.decoder: nn.Module
         if self.arch == "mlp":
             self.encoder = nn.Sequential(
                 nn.Flatten(), mlp([d, *self.hidden, 2 * self.latent_dim], self.activation)
@@ -226,8 +235,7 @@ class VAE(nn.Module):
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the weights and :attr:`config` as safetensors + JSON."""
-        tensors = {f"model.{k}": v for k, v in self.state_dict().items()}
-        return save_checkpoint(path, tensors, {"kind": _KIND, "config": self.config})
+        return save_model(self, path, kind=_KIND, config=self.config)
 
     @classmethod
     def from_checkpoint(
@@ -246,22 +254,8 @@ class VAE(nn.Module):
         path = Path(path)
         if path.is_dir():
             path = path / MODEL_FILE
-        tensors, meta = load_checkpoint(path, device=device)
-        if meta.get("kind") != _KIND or "config" not in meta:
-            raise CheckpointError(
-                f"checkpoint {str(path)!r} is not a VAE checkpoint (kind {meta.get('kind')!r}); "
-                f"write one with VAE.save or train_vae(checkpoint_dir=...)"
-            )
-        config = dict(meta["config"])
-        try:
-            model = cls(**config)
-            state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-            model.load_state_dict(state)
-        except (RuntimeError, TypeError, ValueError, KeyError) as exc:
-            raise CheckpointError(
-                f"checkpoint {str(path)!r} does not fit its VAE config: {exc}"
-            ) from None
-        return model.to(device)
+        model, _ = load_model(path, _KIND, device=device, build=cls)
+        return model
 
     # -- checks ----------------------------------------------------------------------------
     def check_data(self, x: Any, *, name: str = "x") -> torch.Tensor:
@@ -478,42 +472,9 @@ class VAE(nn.Module):
         )
 
 
-class _SaveModel(Callback):
-    """Writes ``vae.safetensors`` (weights + config) whenever the trainer checkpoints."""
-
-    def __init__(self, model: VAE, directory: Path):
-        self.model = model
-        self.directory = directory
-
-    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
-        done = epoch + 1
-        if trainer.rank == 0 and (done % trainer.checkpoint_every == 0 or done == trainer.epochs):
-            self.model.save(self.directory / MODEL_FILE)
-
-
-class _KLWarmup(Callback):
-    """Sets the KL weight to min(1, (epoch + 1) / warmup) at the start of each epoch."""
-
-    def __init__(self, state: dict[str, float], warmup: int):
-        self.state = state
-        self.warmup = warmup
-
-    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
-        self.state["kl_weight"] = min(1.0, (epoch + 1) / self.warmup) if self.warmup else 1.0
-
-
-class _CosineLR(Callback):
-    """Sets the learning rate of epoch e to lr·(f + (1 − f)·½(1 + cos(π e / epochs)))."""
-
-    def __init__(self, lr: float, final_fraction: float = 0.05):
-        self.lr = lr
-        self.final_fraction = final_fraction
-
-    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
-        f = self.final_fraction
-        factor = f + (1.0 - f) * 0.5 * (1.0 + math.cos(math.pi * epoch / trainer.epochs))
-        for group in trainer.optimizer.param_groups:
-            group["lr"] = self.lr * factor
+def _kl_weight(epoch: int, warmup: int) -> float:
+    """The KL weight of epoch ``epoch`` (0-based): min(1, (epoch + 1) / warmup), 1 without one."""
+    return min(1.0, (epoch + 1) / warmup) if warmup else 1.0
 
 
 def train_vae(
@@ -592,7 +553,8 @@ def train_vae(
 
         def val_elbo(net: nn.Module) -> float:
             gen = torch.Generator(device=held_out.device).manual_seed(seed)
-            return float(net._elbo_terms(held_out, 1, gen)[0].mean())
+            vae = cast(VAE, getattr(net, "module", net))  # the trainer passes the bare model
+            return float(vae._elbo_terms(held_out, 1, gen)[0].mean())
 
         metrics["val_elbo"] = val_elbo
 
@@ -603,11 +565,20 @@ def train_vae(
         except (RuntimeError, TypeError):  # a device without a fused kernel
             return torch.optim.Adam(params, lr=lr)
 
-    extra: list[Callback] = [_KLWarmup(state, kl_warmup_epochs)]
+    # set from the trainer's epoch, so a resumed run follows the same warm-up and schedule
+    extra: list[Callback] = [
+        LambdaCallback(
+            on_epoch_start=lambda trainer, epoch: state.update(
+                kl_weight=_kl_weight(epoch, kl_warmup_epochs)
+            )
+        )
+    ]
     if lr_schedule == "cosine":
-        extra.append(_CosineLR(float(lr)))
-    if checkpoint_dir is not None:
-        extra.append(_SaveModel(model, Path(checkpoint_dir)))
+        extra.append(CosineSchedule(unit="epoch", final_lr_ratio=0.05))
+    if checkpoint_dir is not None:  # vae.safetensors beside every trainer checkpoint
+        extra.append(
+            LambdaCallback(on_checkpoint=lambda trainer, path: model.save(path.parent / MODEL_FILE))
+        )
     trainer = Trainer(
         model,
         make_optimizer,

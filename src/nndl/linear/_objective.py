@@ -119,6 +119,8 @@ class Objective:
         else:
             Y = self.targets if cols is None else self.targets[:, cols]
             S = self.weights
+            if S is None:
+                raise RuntimeError("margin-form objective without per-output weights")
             if cols is not None and S.shape[1] != 1:
                 S = S[:, cols]
             S = S * scale

@@ -55,6 +55,7 @@ class Number:
             return False
         if not isinstance(value, numbers.Real) or math.isnan(value):
             return False
+        value = float(value)
         left = value >= self.low if self.closed in ("both", "left") else value > self.low
         right = value <= self.high if self.closed in ("both", "right") else value < self.high
         return left and right

@@ -30,7 +30,7 @@ from threadpoolctl import ThreadpoolController
 
 from ._objective import Objective
 
-__all__ = ["SMOOTHING_SCHEDULE", "SOLVERS", "SolverResult", "lbfgs", "sgd"]
+__all__ = ["SMOOTHING_SCHEDULE", "SOLVERS", "Problem", "SolverResult", "lbfgs", "sgd"]
 
 #: Widths of the smooth surrogates a hinge objective is minimised through, in order.
 SMOOTHING_SCHEDULE: tuple[float, ...] = (1e-1, 1e-2, 1e-3)
@@ -56,16 +56,26 @@ class SolverResult:
     message: str
 
 
-def lbfgs(
-    obj: Objective,
-    W0: torch.Tensor,
-    b0: torch.Tensor,
-    *,
-    fit_intercept: bool,
-    max_iter: int,
-    tol: float,
-) -> SolverResult:
-    """Minimise ``obj`` from ``(W0, b0)`` with full-batch L-BFGS-B (see module docstring)."""
+@dataclass(frozen=True)
+class Problem:
+    """What a solver minimises: ``obj`` from ``W0`` (K, D) and ``b0`` (K,).
+
+    ``fit_intercept=False`` fits ``W`` alone (``b0`` is then zero); ``max_iter`` bounds the
+    iterations (L-BFGS) or epochs (SGD) and ``tol`` is the stop tolerance (see module docstring).
+    """
+
+    obj: Objective
+    W0: torch.Tensor
+    b0: torch.Tensor
+    fit_intercept: bool
+    max_iter: int
+    tol: float
+
+
+def lbfgs(problem: Problem) -> SolverResult:
+    """Minimise ``problem.obj`` with full-batch L-BFGS-B (see module docstring)."""
+    obj, W0, b0 = problem.obj, problem.W0, problem.b0
+    fit_intercept, max_iter, tol = problem.fit_intercept, problem.max_iter, problem.tol
     K, D = W0.shape
     n_w = K * D
     device, dtype = W0.device, W0.dtype
@@ -111,27 +121,23 @@ def lbfgs(
 
 
 def sgd(
-    obj: Objective,
-    W0: torch.Tensor,
-    b0: torch.Tensor,
+    problem: Problem,
     *,
-    fit_intercept: bool,
-    max_iter: int,
-    tol: float,
     batch_size: int,
     learning_rate: float,
     n_iter_no_change: int,
     generator: torch.Generator,
 ) -> SolverResult:
-    """Minimise ``obj`` with shuffled mini-batch SGD (see module docstring).
+    """Minimise ``problem.obj`` with shuffled mini-batch SGD (see module docstring).
 
     The sub-problems of the margin form (binary, one-vs-rest, one-vs-one) share no parameter,
     so each one is stopped on its own as soon as its own loss stalls, as if it had been trained
     alone; the joint form stops as a whole. ``n_iter`` is the epoch at which the last one
     stopped.
     """
-    W = W0.clone()
-    b = b0.clone()
+    obj = problem.obj
+    W = problem.W0.clone()
+    b = problem.b0.clone()
     n = obj.n_samples
     batch = min(batch_size, n)
     n_terms = 1 if obj.joint else W.shape[0]
@@ -140,18 +146,18 @@ def sgd(
     active = torch.ones(n_terms, dtype=torch.bool)
     step = torch.full((W.shape[0], 1), learning_rate, dtype=W.dtype, device=W.device)
     epoch = 0
-    for epoch in range(1, max_iter + 1):
+    for epoch in range(1, problem.max_iter + 1):
         shuffled = obj.take(torch.randperm(n, generator=generator).to(W.device))
         total = torch.zeros(n_terms, dtype=W.dtype, device=W.device)
         for start in range(0, n, batch):
             cols = slice(start, min(start + batch, n))
             value, gW, gb = shuffled.value_and_grad(W, b, cols, per_output=True)
             W.sub_(gW * step)
-            if fit_intercept:
+            if problem.fit_intercept:
                 b.sub_(gb * step[:, 0])
             total.add_(value, alpha=cols.stop - cols.start)
         mean = total.to(device="cpu", dtype=torch.float64) / n
-        stale = torch.where(mean > best - tol, stale + 1, 0)
+        stale = torch.where(mean > best - problem.tol, stale + 1, 0)
         best = torch.minimum(best, mean)
         active &= stale < n_iter_no_change
         if not obj.joint:

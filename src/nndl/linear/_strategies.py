@@ -49,19 +49,22 @@ def build_targets(
         caller.
     """
     n = y.shape[0]
-    kw = {"dtype": torch.float64, "device": y.device}
+    f64, dev = torch.float64, y.device
     if n_classes == 2:
-        targets = (2 * y - 1).to(**kw)[None]
-        return 1, targets, torch.full((1, 1), 1.0 / n, **kw), pair_matrix(2)
+        targets = (2 * y - 1).to(dtype=f64, device=dev)[None]
+        return 1, targets, torch.full((1, 1), 1.0 / n, dtype=f64, device=dev), pair_matrix(2)
     if strategy == "ovr":
-        targets = torch.full((n_classes, n), -1.0, **kw)
+        targets = torch.full((n_classes, n), -1.0, dtype=f64, device=dev)
         targets.scatter_(0, y[None], 1.0)
-        return n_classes, targets, torch.full((n_classes, 1), 1.0 / n, **kw), None
+        weights = torch.full((n_classes, 1), 1.0 / n, dtype=f64, device=dev)
+        return n_classes, targets, weights, None
     if strategy == "ovo":
         pairs = pair_matrix(n_classes)
         first = torch.as_tensor(pairs[:, :1], device=y.device)
         second = torch.as_tensor(pairs[:, 1:], device=y.device)
-        targets = (y[None] == second).to(**kw) - (y[None] == first).to(**kw)
+        targets = (y[None] == second).to(dtype=f64, device=dev) - (y[None] == first).to(
+            dtype=f64, device=dev
+        )
         counts = targets.abs().sum(dim=1, keepdim=True)
         return len(pairs), targets, targets.abs() / counts, pairs
     return n_classes, y, None, None

@@ -58,7 +58,7 @@ def ambiguous_mask(estimator: LinearClassifier, X: Any) -> np.ndarray:
         return F[:, 0] == 0
     if est.strategy == "ovr":
         return (F > 0).sum(axis=1) != 1
-    if est.strategy == "ovo":
+    if est.strategy == "ovo" and est.pairs_ is not None:
         votes = ovo_votes(F, est.pairs_, n_classes)
         return (votes == votes.max(axis=1, keepdims=True)).sum(axis=1) > 1
     return (F.max(axis=1, keepdims=True) == F).sum(axis=1) > 1

@@ -28,7 +28,7 @@ from .._validation import ValidationError
 from ._losses import LOSSES
 from ._objective import Objective
 from ._params import Instance, InvalidParameterError, Number, Options, validate_params
-from ._solvers import SOLVERS, lbfgs, sgd
+from ._solvers import SOLVERS, Problem, lbfgs, sgd
 from ._strategies import STRATEGIES, build_targets, ovo_decision
 
 __all__ = ["DTYPES", "LinearClassifier"]
@@ -278,25 +278,14 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
         )
         W0 = torch.zeros(n_out, X.shape[1], dtype=dtype, device=device)
         b0 = torch.zeros(n_out, dtype=dtype, device=device)
+        problem = Problem(obj, W0, b0, bool(self.fit_intercept), self.max_iter, self.tol)
         if solver == "lbfgs":
-            result = lbfgs(
-                obj,
-                W0,
-                b0,
-                fit_intercept=bool(self.fit_intercept),
-                max_iter=self.max_iter,
-                tol=self.tol,
-            )
+            result = lbfgs(problem)
         else:
             rng = check_random_state(self.random_state)
             generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
             result = sgd(
-                obj,
-                W0,
-                b0,
-                fit_intercept=bool(self.fit_intercept),
-                max_iter=self.max_iter,
-                tol=self.tol,
+                problem,
                 batch_size=self.batch_size,
                 learning_rate=self.learning_rate,
                 n_iter_no_change=self.n_iter_no_change,
@@ -354,7 +343,7 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
         F = self.discriminants(X)
         if len(self.classes_) == 2:
             return F[:, 0]
-        if self.strategy == "ovo":
+        if self.strategy == "ovo" and self.pairs_ is not None:
             return ovo_decision(F, self.pairs_, len(self.classes_))
         return F
 

@@ -46,6 +46,27 @@ def _maxout_pieces(spec: ActivationSpec, kwargs: Mapping[str, Any]) -> int | Non
     return None
 
 
+def _with_output(
+    layers: OrderedDict[str, nn.Module],
+    features: int,
+    n_out: int,
+    init: str | None,
+    init_kwargs: Mapping[str, Any] | None,
+) -> nn.Sequential:
+    """``nn.Sequential`` of ``layers`` plus the Linear ``out`` (features → n_out), initialised.
+
+    Raises:
+        ValidationError: ``init_kwargs`` without an ``init`` scheme.
+    """
+    layers["out"] = nn.Linear(features, n_out)
+    model = nn.Sequential(layers)
+    if init is not None:
+        init_(model, init, **dict(init_kwargs or {}))
+    elif init_kwargs:
+        raise ValidationError("init_kwargs given without an init scheme; pass init=...")
+    return model
+
+
 def mlp(
     sizes: Sequence[int],
     activation: ActivationSpec = "sigmoid",
@@ -107,13 +128,7 @@ def mlp(
             act = _make_activation(activation, act_kwargs)
             if act is not None:
                 layers[f"act{index}"] = act
-    layers["out"] = nn.Linear(sizes[-2], sizes[-1])
-    model = nn.Sequential(layers)
-    if init is not None:
-        init_(model, init, **dict(init_kwargs or {}))
-    elif init_kwargs:
-        raise ValidationError("init_kwargs given without an init scheme; pass init=...")
-    return model
+    return _with_output(layers, sizes[-2], sizes[-1], init, init_kwargs)
 
 
 def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
@@ -234,10 +249,4 @@ def cnn(
             if fc_act is not None:
                 layers["fc_act"] = fc_act
         features = hidden
-    layers["out"] = nn.Linear(features, n_classes)
-    model = nn.Sequential(layers)
-    if init is not None:
-        init_(model, init, **dict(init_kwargs or {}))
-    elif init_kwargs:
-        raise ValidationError("init_kwargs given without an init scheme; pass init=...")
-    return model
+    return _with_output(layers, features, n_classes, init, init_kwargs)

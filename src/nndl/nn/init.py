@@ -18,7 +18,7 @@ orthogonal         a (semi-)orthogonal matrix times :math:`\text{std} \cdot g`
 =================  ===========================================================================
 
 :math:`g` is ``gain`` or, when it is not given, ``nn.init.calculate_gain(nonlinearity)`` (1 for
-sigmoid and linear, 5/3 for tanh, √2 for relu). Biases are drawn from
+sigmoid, linear and 2-piece maxout, 5/3 for tanh, √2 for relu). Biases are drawn from
 :math:`N(0, \text{bias\_std}^2)`, or set to zero when ``bias_std`` is 0, whatever the scheme.
 """
 
@@ -60,7 +60,10 @@ _GAIN_ALIASES: dict[str, tuple[str, float | None]] = {
     # No closed-form gain in PyTorch: these behave like ReLU for positive inputs.
     "elu": ("relu", None),
     "gelu": ("relu", None),
-    "maxout": ("relu", None),
+    # Maxout of 2 pieces keeps the second moment: for symmetric z1, z2, max(z1, z2)^2 and
+    # min(z1, z2)^2 have one distribution and add up to z1^2 + z2^2, so E[max^2] = E[z^2]
+    # (no halving as with ReLU): gain 1. ReLU's sqrt(2) would double the variance per layer.
+    "maxout": ("linear", None),
 }
 
 
@@ -75,7 +78,8 @@ def _gain(nonlinearity: str, gain: float | None, param: float | None) -> float:
     if nonlinearity not in _GAIN_ALIASES:
         raise ValidationError(unknown_name_message("nonlinearity", nonlinearity, _GAIN_ALIASES))
     torch_name, default_param = _GAIN_ALIASES[nonlinearity]
-    return nn.init.calculate_gain(torch_name, param if param is not None else default_param)
+    value = param if param is not None else default_param
+    return nn.init.calculate_gain(torch_name, value)  # type: ignore[arg-type]
 
 
 def _fans(weight: torch.Tensor) -> tuple[int, int]:
@@ -131,8 +135,9 @@ def init_(
         fan_in_scaled: ``gaussian`` only: divide the standard deviation by √fan_in.
         bias_std: biases ~ N(0, bias_std²); 0 sets them to zero.
         nonlinearity: the activation that follows, for the gain (xavier, kaiming, orthogonal):
-            any of :data:`~nndl.nn.ACTIVATIONS` or ``"linear"``/``"selu"``. ELU, GELU and
-            Maxout use ReLU's gain √2.
+            any of :data:`~nndl.nn.ACTIVATIONS` or ``"linear"``/``"selu"``. ELU and GELU use
+            ReLU's gain √2; Maxout uses 1, exact for 2 pieces (:math:`E[\\max(z_1, z_2)^2] =
+            E[z^2]` for symmetric i.i.d. :math:`z_i`; with k > 2 pieces pass ``gain``).
         gain: overrides the gain derived from ``nonlinearity``.
         param: the negative slope for ``leaky_relu``-type gains (default 0.01; 0.25 for prelu).
         generator: the random generator (default: the global one).
@@ -164,17 +169,20 @@ def init_(
         )
     with torch.no_grad():
         for _, layer in layers:
+            weight = layer.weight
+            bias = getattr(layer, "bias", None)
+            assert isinstance(weight, torch.Tensor)  # Linear, Conv and Maxout hold tensors
             _init_weight(
-                layer.weight,
+                weight,
                 scheme,
                 std=std,
                 fan_in_scaled=fan_in_scaled,
                 gain=g,
                 generator=generator,
             )
-            if getattr(layer, "bias", None) is not None:
+            if isinstance(bias, torch.Tensor):
                 if bias_std > 0:
-                    layer.bias.normal_(0.0, bias_std, generator=generator)
+                    bias.normal_(0.0, bias_std, generator=generator)
                 else:
-                    layer.bias.zero_()
+                    bias.zero_()
     return module
