@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh clone on a fresh machine: virtual environment, locked
-# dependencies (CPU torch 2.13.0), headless Chromium for the report test, lint, format, tests.
+# dependencies (CPU torch 2.13.0), headless Chromium for the report test, lint, format, type
+# check (mypy on src/, configured in pyproject.toml), tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
@@ -11,4 +12,5 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/mypy
 .venv/bin/python -m pytest -n 2 "$@"

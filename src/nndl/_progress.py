@@ -20,6 +20,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -31,6 +32,8 @@ T = TypeVar("T")
 _current: contextvars.ContextVar[Progress | None] = contextvars.ContextVar(
     "nndl_progress", default=None
 )
+# inside ``progress_session(enabled=False)`` (``--quiet``, worker processes) no bar is shown
+_disabled: contextvars.ContextVar[bool] = contextvars.ContextVar("nndl_progress_off", default=False)
 
 
 def make_progress(console: Console | None = None, transient: bool = False) -> Progress:
@@ -52,9 +55,11 @@ def progress_session(enabled: bool = True, console: Console | None = None) -> It
     """Route every :func:`track`/:func:`task` inside the ``with`` block to one live display."""
     if not enabled:
         token = _current.set(None)
+        off = _disabled.set(True)
         try:
             yield
         finally:
+            _disabled.reset(off)
             _current.reset(token)
         return
     progress = make_progress(console)
@@ -69,7 +74,7 @@ def progress_session(enabled: bool = True, console: Console | None = None) -> It
 class ProgressTask:
     """A handle on one bar: ``advance(n)`` and ``status(text)``; a no-op without a display."""
 
-    def __init__(self, progress: Progress | None, task_id: int | None):
+    def __init__(self, progress: Progress | None, task_id: TaskID | None):
         self._progress = progress
         self._task_id = task_id
 
@@ -87,8 +92,11 @@ def task(description: str, total: float | None, show: bool | None = None) -> Ite
     """A bar with ``total`` steps, advanced by hand; removed from the session display on exit.
 
     ``show=False`` means no bar at all (e.g. on every rank but 0 under DDP), ``True`` a bar even
-    outside a session, ``None`` the session's display or, outside one, a bar on a terminal only.
+    outside a session, ``None`` the session's display or, outside one, a bar on a terminal only
+    (none inside a disabled session).
     """
+    if show is None and _disabled.get():
+        show = False
     progress = _current.get() if show is not False else None
     own = False
     if progress is None and show is not False:

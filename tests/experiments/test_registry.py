@@ -1,18 +1,24 @@
 from dataclasses import dataclass
+from typing import Annotated
 
 import pytest
 
 from nndl.experiments import (
     CLAIMS,
     SCALES,
+    Range,
     Result,
+    Rule,
     UnknownExperimentError,
     Verdict,
+    as_float,
     get_experiment,
     list_experiments,
     register,
 )
 from nndl.experiments.config import ConfigError, build_config
+
+from ._toy import TOY_RULE, draw, judge, measure
 
 
 @dataclass
@@ -52,25 +58,85 @@ def test_bad_value_type_is_reported(key, value, expected):
         build_config(_Cfg, {}, {key: value})
 
 
+def _register(name="g1_bad", claims=("G1",), presets=None, rules=None, **parts):
+    return register(
+        name,
+        claims=claims,
+        title="t",
+        config=_Cfg,
+        presets=presets if presets is not None else {"quick": {}, "full": {}},
+        rules=rules if rules is not None else [Rule(c, "s", "h", "d", "i", 1) for c in claims],
+        measure=parts.get("measure", measure),
+        judge=parts.get("judge", judge),
+        draw=parts.get("draw", draw),
+    )
+
+
 def test_registry_rejects_bad_declarations():
     with pytest.raises(ValueError, match="unknown claim IDs"):
-        register(
-            "z1_bad", claims=("Z9",), title="t", config=_Cfg, presets={"quick": {}, "full": {}}
-        )
+        _register("z1_bad", claims=("Z9",))
     with pytest.raises(ValueError, match="presets must include quick and full"):
-        register("g1_bad", claims=("G1",), title="t", config=_Cfg, presets={"quick": {}})
+        _register(presets={"quick": {}})
     with pytest.raises(ValueError, match="name must look like"):
-        register(
-            "Bad Name", claims=("G1",), title="t", config=_Cfg, presets={"quick": {}, "full": {}}
-        )
+        _register("Bad Name")
     with pytest.raises(ConfigError):
-        register(
-            "g1_bad",
-            claims=("G1",),
-            title="t",
-            config=_Cfg,
-            presets={"quick": {"nope": 1}, "full": {}},
-        )
+        _register(presets={"quick": {"nope": 1}, "full": {}})
+    with pytest.raises(ConfigError, match="epochs must be in the range"):
+        _register(presets={"quick": {"epochs": 0}, "full": {}})
+    with pytest.raises(ValueError, match="exactly one rule per claim"):
+        _register(rules=[TOY_RULE])
+    with pytest.raises(ValueError, match="exactly one rule per claim"):
+        _register(claims=("G1", "G2"), rules=[Rule("G1", "s", "h", "d", "i", 1)])
+    with pytest.raises(TypeError, match="judge must be callable"):
+        _register(judge="not a function")
+
+
+@dataclass
+class _Ranged:
+    offset: Annotated[float, Range(-1.0, 1.0)] = 0.0
+    count: Annotated[int, Range(0)] = 0
+    shifts: Annotated[tuple[tuple[int, int], ...], Range(-4, 4)] = ((0, 0),)
+    sizes: tuple[int, ...] = (1,)
+    maybe: float | None = None
+
+
+@pytest.mark.parametrize(
+    "key,value,match",
+    [
+        ("offset", "1.5", r"offset must be in the range \[-1, 1\], got 1.5"),
+        ("offset", "inf", "offset must be a finite number"),
+        ("count", "-1", r"count must be in the range \[0, inf\]"),
+        ("shifts", "5,0", r"shifts must be in the range \[-4, 4\]"),
+        ("sizes", "", "sizes must hold at least one value"),
+        ("sizes", "1,0", r"sizes must be in the range \[1, inf\]"),
+        ("maybe", "nan", "maybe must be a finite number"),
+        ("maybe", "-2", r"maybe must be in the range \[0, inf\]"),
+    ],
+)
+def test_config_ranges_are_checked(key, value, match):
+    with pytest.raises(ConfigError, match=match):
+        build_config(_Ranged, {}, {key: value})
+
+
+def test_declared_ranges_allow_what_defaults_forbid():
+    cfg = build_config(_Ranged, {}, {"offset": "-0.5", "count": "0", "maybe": "none"})
+    assert (cfg.offset, cfg.count, cfg.maybe) == (-0.5, 0, None)
+
+
+def test_rule_text_and_parameters():
+    text = TOY_RULE.text()
+    for part in ("Statistic: the measured value.", "Holds if value > threshold.", "Seeds: 1."):
+        assert part in text
+    assert TOY_RULE["threshold"] == 0.0
+    with pytest.raises(KeyError, match="has no parameter 'margin'; it has"):
+        TOY_RULE["margin"]
+
+
+def test_as_float_reads_stored_non_finite_numbers():
+    assert as_float("inf") == float("inf") and as_float(2) == 2.0
+    assert as_float("nan") != as_float("nan")
+    with pytest.raises(TypeError, match="expected a number"):
+        as_float("fast")
 
 
 def test_every_registered_experiment_is_well_formed():
@@ -81,6 +147,9 @@ def test_every_registered_experiment_is_well_formed():
         for scale in SCALES:
             exp.config(scale)  # every preset builds
         assert exp.title
+        for claim in exp.claims:  # every claim has its declared rule, with its parameters
+            rule = exp.rules[claim]
+            assert rule.statistic and rule.holds and rule.does_not_hold and rule.inconclusive
 
 
 def test_lookup_and_patterns():

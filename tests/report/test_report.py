@@ -2,12 +2,11 @@ import json
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
-import matplotlib.pyplot as plt
 import pytest
 
-from nndl.experiments import CLAIMS, Result, Verdict, register, run_experiment
+from nndl.experiments import CLAIMS, Rule, Verdict, register, run_experiment
 from nndl.experiments.registry import _REGISTRY
-from nndl.report import build_report
+from nndl.report import build_report, collect_results, stability_rows
 
 
 class _Collector(HTMLParser):
@@ -35,33 +34,57 @@ class _Cfg:
     fail: bool = False
 
 
-def _ok(cfg, ctx):
+def _measure(cfg, ctx):
     if cfg.fail:
         raise ValueError("deliberate failure")
-    fig, ax = plt.subplots()
-    ax.bar([0, 1], [1, 2])
-    ctx.save_figure(fig, "bars", "two bars")
-    return Result(
-        metrics={"speed_ratio": 84.2, "per_layer": [1.0, 2.0]},
-        verdicts=[
-            Verdict.from_check("V2", True, "ratio 84.2 > 10", key="84×"),
-            Verdict.from_check("V4", False, "FD 12 > 5", key="FD 12"),
-        ],
-    )
+    return {"speed_ratio": 84.2, "per_layer": [1.0, 2.0]}
+
+
+def _judge(metrics, cfg):
+    return [
+        Verdict.from_check("V2", True, "ratio 84.2 > 10", key="84×"),
+        Verdict.from_check("V4", False, "FD 12 > 5", key="FD 12"),
+    ]
+
+
+def _judge_unsure(metrics, cfg):
+    return [Verdict.from_check("V1", None, "n = 1", reason="one seed; run 5 to settle it")]
+
+
+def _draw(metrics, cfg, canvas):
+    fig, ax = canvas.subplots()
+    ax.bar([0, 1], metrics["per_layer"])
+    canvas.save(fig, "bars", "two bars")
+
+
+def _rule(claim):
+    return Rule(claim, "a statistic", "above", "below", "straddles", 3, "toy", {"margin": 0.5})
 
 
 @pytest.fixture()
 def two_experiments():
     register(
-        "v9_ok", claims=("V2", "V4"), title="works", config=_Cfg, presets={"quick": {}, "full": {}}
-    )(_ok)
+        "v9_ok",
+        claims=("V2", "V4"),
+        title="works",
+        config=_Cfg,
+        presets={"quick": {}, "full": {}},
+        rules=(_rule("V2"), _rule("V4")),
+        measure=_measure,
+        judge=_judge,
+        draw=_draw,
+    )
     register(
         "v9_broken",
         claims=("V1",),
         title="breaks",
         config=_Cfg,
         presets={"quick": {"fail": True}, "full": {}},
-    )(_ok)
+        rules=(_rule("V1"),),
+        measure=_measure,
+        judge=_judge_unsure,
+        draw=_draw,
+    )
     yield
     _REGISTRY.pop("v9_ok", None)
     _REGISTRY.pop("v9_broken", None)
@@ -96,3 +119,47 @@ def test_cli_report_exits_non_zero_when_an_experiment_fails(tmp_path, two_experi
     assert main(["--quiet", "report", "--out", str(tmp_path), "--only", "v9_ok", "v9_broken"]) == 1
     out = capsys.readouterr().out
     assert "FAILED" in out and (tmp_path / "index.html").exists()
+
+
+def test_rule_reason_and_kept_result_are_shown(tmp_path, two_experiments):
+    run_experiment("v9_ok", out=tmp_path)
+    run_experiment("v9_broken", out=tmp_path, overrides={"fail": "false"})
+    run_experiment("v9_broken", out=tmp_path)  # fails: the good result stays
+    results = collect_results(tmp_path, ["v9_ok", "v9_broken"])
+    assert [r.status for r in results] == ["ok", "ok"]
+    text = build_report(tmp_path, results).read_text()
+    assert "Rule (fixed before the run):" in text and "margin = 0.5" in text
+    assert "Why inconclusive:" in text and "run 5 to settle it" in text
+    assert "last good result, kept" in text and "deliberate failure" in text
+
+
+def test_stability_table_marks_flips_and_full_scale_agreement(tmp_path, two_experiments):
+    ok = run_experiment("v9_ok", out=tmp_path / "a")
+    flipped = run_experiment("v9_ok", out=tmp_path / "b")
+    flipped.verdicts[0].status = "inconclusive"
+    rows = stability_rows({0: [ok], 1: [flipped]}, full=[ok])
+    by_claim = {row["claim"]: row for row in rows}
+    assert by_claim["V2"]["verdicts"] == {0: "holds", 1: "inconclusive"}
+    assert by_claim["V2"]["stable"] is False and by_claim["V2"]["agrees"] is False
+    assert by_claim["V4"]["stable"] is True and by_claim["V4"]["agrees"] is True
+    assert stability_rows({0: [ok]})[0]["full"] is None
+    text = build_report(tmp_path, [ok], stability=rows, extra={"seeds": [0, 1]}).read_text()
+    assert 'id="stability"' in text and "DISAGREES" in text and "seed 1" in text
+    stored = json.loads((tmp_path / "results.json").read_text())
+    assert stored["seeds"] == [0, 1] and stored["stability"][0]["verdicts"]["1"]
+
+
+def test_cli_report_seeds_jobs_and_redraw(tmp_path, two_experiments, capsys):
+    from nndl.cli import main
+
+    args = ["--quiet", "report", "--out", str(tmp_path), "--only", "v9_ok", "--seeds", "0-1"]
+    assert main(args) == 0
+    assert (tmp_path / "seeds" / "seed-1" / "v9_ok" / "result.json").is_file()
+    assert main(["--quiet", "report", "--out", str(tmp_path), "--only", "v9_ok", "--redraw"]) == 0
+    stored = json.loads((tmp_path / "results.json").read_text())
+    assert stored["seeds"] == [0, 1] and len(stored["stability"]) == 2
+    assert main(["--quiet", "report", "--out", str(tmp_path), "--seeds", "3-1"]) == 2
+    assert main(["--quiet", "report", "--out", str(tmp_path), "--jobs", "0"]) == 2
+    missing = tmp_path / "no-full"
+    assert main(["--quiet", "report", "--out", str(tmp_path), "--full-report", str(missing)]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -147,11 +147,15 @@ class BasisRegressor(RegressorMixin, BaseEstimator):
         if not (isinstance(self.alpha, int | float) and self.alpha >= 0):
             raise ValidationError(f"alpha must be a number >= 0, got {self.alpha!r}")
 
+    def _domain(self) -> tuple[float, float]:
+        lo, hi = self.domain
+        return float(lo), float(hi)
+
     def fit(self, X: np.ndarray, y: np.ndarray) -> BasisRegressor:
         """Solve the (ridge) least-squares problem; returns ``self``."""
         self._check_params()
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
-        phi = basis_matrix(X, self.basis, self.order, tuple(self.domain))
+        phi = basis_matrix(X, self.basis, self.order, self._domain())
         if self.alpha > 0:
             p = phi.shape[1]
             phi = np.vstack([phi, math.sqrt(self.alpha) * np.eye(p)])
@@ -165,7 +169,7 @@ class BasisRegressor(RegressorMixin, BaseEstimator):
         """float[N] predictions."""
         check_is_fitted(self, "coef_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        phi = basis_matrix(X, self.basis, self.order, tuple(self.domain))
+        phi = basis_matrix(X, self.basis, self.order, self._domain())
         with threadpool_limits(limits=1, user_api="blas"):
             return phi @ self.coef_
 

@@ -68,7 +68,9 @@ class GradientEstimate:
 
 
 def _params(params: nn.Module | Iterable[torch.Tensor]) -> list[torch.Tensor]:
-    plist = list(params.parameters()) if isinstance(params, nn.Module) else list(params)
+    plist: list[torch.Tensor] = (
+        list(params.parameters()) if isinstance(params, nn.Module) else list(params)
+    )
     if not plist:
         raise ValidationError("params must hold at least one tensor, got none")
     for i, p in enumerate(plist):
@@ -98,9 +100,9 @@ def backprop_grad(
     loss = loss_fn()
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
         raise ValidationError(f"loss_fn must return a scalar tensor, got {type(loss).__name__}")
-    grads = torch.autograd.grad(loss, plist, allow_unused=True)
-    grads = [torch.zeros_like(p) if g is None else g for p, g in zip(plist, grads, strict=True)]
-    return GradientEstimate(list(grads), 1, 1, time.perf_counter() - start)
+    raw = torch.autograd.grad(loss, plist, allow_unused=True)
+    grads = [torch.zeros_like(p) if g is None else g for p, g in zip(plist, raw, strict=True)]
+    return GradientEstimate(grads, 1, 1, time.perf_counter() - start)
 
 
 @torch.no_grad()
@@ -134,7 +136,7 @@ def finite_difference_grad(
     check_choice(scheme, ("central", "forward"), name="scheme")
     start = time.perf_counter()
     passes = 0
-    base = None
+    base = 0.0
     if scheme == "forward":
         base = _loss(loss_fn)
         passes += 1

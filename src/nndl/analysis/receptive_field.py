@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -163,7 +164,7 @@ def _as_tuple(value: int | Sequence[int], ndim: int) -> tuple[int, ...]:
     return out * ndim if len(out) == 1 else out
 
 
-def _window(module: nn.Module, ndim: int):
+def _window(module: Any, ndim: int):
     """(kernel, stride, left padding, total padding, dilation, ceil_mode) per axis."""
     kernel = _as_tuple(module.kernel_size, ndim)
     stride = _as_tuple(module.stride if module.stride is not None else module.kernel_size, ndim)
@@ -231,7 +232,8 @@ def receptive_field(model: nn.Module, input_shape: Sequence[int]) -> list[LayerR
         if isinstance(module, _POINTWISE):
             layers.append(LayerReceptiveField(name, type(module).__name__, size, jump, start, n))
             continue
-        dims = _CONV.get(type(module)) or _POOL.get(type(module))
+        kind: Any = type(module)
+        dims = _CONV.get(kind) or _POOL.get(kind)
         if dims is None:
             raise ValidationError(
                 f"receptive_field does not support module {name!r} of type "
@@ -327,7 +329,8 @@ def gradient_support(
         x = torch.randn(1, *shape, generator=gen, dtype=torch.float64, requires_grad=True)
         out = prefix(x)
         mix = torch.randn(out.shape[1], generator=gen, dtype=torch.float64)
-        unit = (out[(0, slice(None), *pos)] * mix).sum()
+        index = (0, slice(None), *pos)
+        unit = (out[index] * mix).sum()
         (grad,) = torch.autograd.grad(unit, x)
         support |= grad[0].abs().sum(0) > 0
     if not support.any():

@@ -22,7 +22,10 @@ from rich.console import Console
 
 from .._validation import NNDLError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["SEED_MAX", "build_parser", "main", "seed_type"]
+
+#: The largest seed every random generator nndl seeds accepts (NumPy's limit).
+SEED_MAX = 2**32 - 1
 
 _AREA_MODULES = ("generative", "flow")
 _VERDICT_STYLE = {"holds": "green", "does not hold": "red", "inconclusive": "yellow"}
@@ -30,6 +33,17 @@ _VERDICT_STYLE = {"holds": "green", "does not hold": "red", "inconclusive": "yel
 
 def _console() -> Console:
     return Console(highlight=False, soft_wrap=True)
+
+
+def seed_type(text: str) -> int:
+    """argparse type of every ``--seed``: an integer in 0 … 2³² − 1 (else exit status 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects an integer, got {text!r}") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"must be in 0 … {SEED_MAX} (2**32 - 1), got {value}")
+    return value
 
 
 def _parse_sets(items: Sequence[str]) -> dict[str, str]:
@@ -91,6 +105,10 @@ def _print_result(console: Console, result: Any) -> None:
         console.print(
             f"[bold]{verdict.claim}[/bold] [{style}]{verdict.status}[/{style}]: {verdict.evidence}"
         )
+        if verdict.reason:
+            console.print(f"  why inconclusive: {verdict.reason}", markup=False)
+        if verdict.rule:
+            console.print(f"  rule: {verdict.rule}", style="dim", markup=False)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -121,30 +139,54 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from .._io import ensure_dir
     from .._progress import task
-    from ..experiments import get_experiment, list_experiments, run_experiment
-    from ..report import build_report
+    from ..experiments import get_experiment, list_experiments, redraw_experiment
+    from ..experiments.batch import Job, parse_seeds, run_many, seed_dir
+    from ..report import build_report, collect_results, load_report, stability_rows
+    from ..train import resolve_device
 
     exps = [get_experiment(n) for n in args.only] if args.only else list_experiments()
-    out = ensure_dir(args.out, name="output folder")
+    if args.jobs < 1:
+        raise NNDLError(f"--jobs must be >= 1, got {args.jobs}")
+    seeds = parse_seeds(args.seeds) if args.seeds else [args.seed]
+    full = load_report(args.full_report)[0] if args.full_report else None
     for exp in exps:
-        exp.config(args.scale)
+        exp.config(args.scale)  # every config checked before any work
+    resolve_device(args.device)
+    out = ensure_dir(args.out, name="output folder")
+    if args.redraw and not args.seeds and (out / "results.json").exists():
+        seeds = [int(s) for s in load_report(out)[1].get("seeds", seeds)]
     console = _console()
-    results = []
     start = time.perf_counter()
-    with task(f"report ({args.scale})", len(exps)) as bar:
-        for exp in exps:
-            bar.status(exp.name)
-            result = run_experiment(
-                exp, scale=args.scale, seed=args.seed, device=args.device, out=out, force=args.force
-            )
-            results.append(result)
-            state = "cached" if result.cached else f"{result.duration_s:6.1f} s"
-            verdicts = ", ".join(f"{v.claim} {v.status}" for v in result.verdicts)
-            status = verdicts if result.status == "ok" else f"[red]FAILED[/red] {result.error}"
-            console.print(f"{exp.name:<32} {state:>9}  {status}")
-            bar.advance()
-    index = build_report(out, results)
-    failed = [r.name for r in results if r.status == "failed"]
+    failed: list[str] = []
+    folders = {seed: seed_dir(out, seed, seeds[0]) for seed in seeds}
+    if args.redraw:
+        for seed, folder in folders.items():
+            for exp in exps:
+                if redraw_experiment(exp, folder) is None:
+                    console.print(f"{exp.name:<32} seed {seed}: no stored result to redraw")
+    else:
+        jobs = [
+            Job(exp.name, str(folders[seed]), args.scale, seed, args.device, args.force)
+            for seed in seeds
+            for exp in exps
+        ]
+        with task(f"report ({args.scale}, {len(seeds)} seed(s))", len(jobs)) as bar:
+
+            def done(job: Job, result: Any) -> None:
+                state = "cached" if result.cached else f"{result.duration_s:6.1f} s"
+                verdicts = ", ".join(f"{v.claim} {v.status}" for v in result.verdicts)
+                status = verdicts if result.status == "ok" else f"[red]FAILED[/red] {result.error}"
+                console.print(f"{job.name:<32} seed {job.seed:<3} {state:>9}  {status}")
+                if result.status == "failed":
+                    failed.append(f"{job.name} (seed {job.seed})")
+                bar.advance()
+
+            run_many(jobs, workers=args.jobs, threads=args.threads, on_done=done)
+    names = [exp.name for exp in exps]
+    per_seed = {seed: collect_results(folder, names) for seed, folder in folders.items()}
+    stability = stability_rows(per_seed, full) if len(seeds) > 1 or full is not None else None
+    extra = {"scale": args.scale, "seeds": seeds, "full_report": args.full_report}
+    index = build_report(out, per_seed[seeds[0]], stability=stability, extra=extra)
     console.print(f"total {time.perf_counter() - start:.1f} s; {len(failed)} failed")
     console.print(f"report: {index.resolve()}")
     return 1 if failed else 0
@@ -170,7 +212,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any, Any]:
     p = commands.add_parser("run", help="run one experiment and print its numbers and verdicts")
     p.add_argument("name", help="experiment name (see `nndl list`)")
     p.add_argument("--scale", choices=SCALES, default="quick")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_type, default=0)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--out", default="results", help="results folder (default ./results)")
     p.add_argument(
@@ -182,11 +224,29 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any, Any]:
         "report", help="run the experiments (cached when unchanged) and write OUT/index.html"
     )
     p.add_argument("--scale", choices=SCALES, default="quick")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_type, default=0)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--out", default="report", help="report folder (default ./report)")
     p.add_argument("--only", nargs="+", metavar="NAME", help="only these experiments")
     p.add_argument("--force", action="store_true", help="re-run even when a cached result fits")
+    p.add_argument(
+        "--seeds",
+        metavar="LIST",
+        help="several base seeds, e.g. 0-4 or 0,2,5: adds a stability table (verdict per seed)",
+    )
+    p.add_argument(
+        "--jobs", type=int, default=1, help="worker processes (each with --threads threads)"
+    )
+    p.add_argument(
+        "--redraw",
+        action="store_true",
+        help="rebuild verdicts, figures and the page from stored metrics, without training",
+    )
+    p.add_argument(
+        "--full-report",
+        metavar="DIR",
+        help="a full-scale report folder whose verdicts join the stability table",
+    )
     p.set_defaults(handler=_cmd_report)
 
     train = commands.add_parser("train", help="train a model (see `nndl train --help`)")
@@ -211,6 +271,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser, _, _ = build_parser()
     args = parser.parse_args(argv)
+    seed = getattr(args, "seed", None)
+    if isinstance(seed, int) and not 0 <= seed <= SEED_MAX:  # an area module's plain int --seed
+        parser.error(f"argument --seed: must be in 0 … {SEED_MAX} (2**32 - 1), got {seed}")
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     if args.threads < 1:
         err.print(f"nndl: error: --threads must be >= 1, got {args.threads}")

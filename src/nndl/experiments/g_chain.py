@@ -6,25 +6,33 @@ first layer is
 .. math:: \partial C/\partial b_1 = \sigma'(z_1)\, w_2\sigma'(z_2) \cdots w_L\sigma'(z_L)\,
           \partial C/\partial a_L .
 
-The experiment checks three things on random chains (weights and biases N(0, 1), float64, a
-fresh chain per seed): the closed form equals autograd to floating-point precision; every factor
-with |w| < 1 is below 1/4 in magnitude; and |∂C/∂b_1| falls geometrically as the chain gets
-deeper (a log-linear fit of the median against depth has a per-layer factor well below 1).
+Since :math:`\sigma' \le 1/4`, every factor with :math:`|w_j| < 1` is below 1/4 in magnitude,
+so the product shrinks geometrically as the chain gets deeper. The experiment draws random
+chains (weights and biases N(0, 1), float64, a fresh chain per draw) and checks three things:
+the closed form (``nndl.nn.chain_bias_gradients``) equals autograd to floating-point
+precision; every factor with :math:`|w| < 1` is below 1/4; and the median
+:math:`|\partial C/\partial b_1|` falls geometrically with depth (a log-linear fit,
+``nndl.analysis.geometric_fit``, with a per-layer factor below 1). Everything is deterministic
+given the seed, so the rule needs no interval: it is an identity and a bound, checked exactly.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Annotated, Any
 
 import numpy as np
 import torch
 
+from nndl.analysis import geometric_fit
 from nndl.nn import SigmoidChain, chain_bias_gradients, chain_factors
 
-from .context import Context
+from .config import ConfigError, Range
+from .context import Canvas, Context
 from .registry import register
-from .result import Result, Table, Verdict
+from .result import Verdict
+from .rules import Rule, as_float
 
 
 @dataclass
@@ -34,27 +42,34 @@ class G3Config:
     inputs_per_chain: int = 8
     weight_std: float = 1.0
     bias_std: float = 1.0
-    tolerance: float = 1e-12
+    tolerance: Annotated[float, Range(0.0, 1e-6)] = 1e-12
+
+    def __post_init__(self) -> None:
+        if len(set(self.depths)) < 2:
+            raise ConfigError(f"depths must hold at least two different depths, got {self.depths}")
 
 
-@register(
-    "g3_product_of_factors",
-    claims=("G3",),
-    title="The first layer's gradient is a product of factors w·σ'(z) that shrinks with depth",
-    config=G3Config,
-    presets={
-        "tiny": {"depths": (2, 4), "chains_per_depth": 10, "inputs_per_chain": 2},
-        "quick": {"chains_per_depth": 150},
-        "full": {"depths": (2, 3, 4, 5, 6, 8, 10, 12, 16, 20), "chains_per_depth": 2000},
-    },
+G3_RULE = Rule(
+    claim="G3",
+    statistic="over random chains (w, b ~ N(0, 1), float64): the largest relative difference "
+    "between the closed-form ∂C/∂b and autograd; the largest |w σ'(z)| among factors with "
+    "|w| < 1; the per-layer factor ρ of a log-linear fit of the median |∂C/∂b₁| against depth",
+    holds="the largest relative error ≤ tolerance, every factor with |w| < 1 is < 1/4, and "
+    "ρ < 1 with the median shrinking more than min_shrink× from the shallowest to the deepest "
+    "chain",
+    does_not_hold="any of the three fails",
+    inconclusive="no factor with |w| < 1 was drawn (the bound was not exercised)",
+    seeds="one run (deterministic given the seed; chains_per_depth chains per depth)",
+    rationale="the claim is an identity and a bound: checked exactly, no statistics needed",
+    params={"max_factor": 0.25, "min_shrink": 10.0},
 )
-def run(cfg: G3Config, ctx: Context) -> Result:
+
+
+def measure(cfg: G3Config, ctx: Context) -> dict[str, Any]:
+    """Closed form vs autograd, the factors, and |∂C/∂b₁| per depth over random chains."""
     gen = ctx.generator()
-    max_rel_err = 0.0
-    n_factors_small_w = 0
-    max_factor_small_w = 0.0
-    grad_b1: dict[int, np.ndarray] = {}
-    first_over_last: dict[int, float] = {}
+    max_rel_err, n_small, max_small = 0.0, 0, 0.0
+    per_depth: dict[str, dict[str, float]] = {}
     for depth in ctx.track(cfg.depths, "G3 depths"):
         magnitudes, ratios = [], []
         for _ in range(cfg.chains_per_depth):
@@ -63,95 +78,111 @@ def run(cfg: G3Config, ctx: Context) -> Result:
             )
             x = torch.randn(cfg.inputs_per_chain, generator=gen, dtype=torch.float64)
             y = torch.rand(cfg.inputs_per_chain, generator=gen, dtype=torch.float64)
-            # autograd on the summed cost; the closed form summed over the inputs must match
             chain.zero_grad()
-            (0.5 * (chain(x) - y).pow(2)).sum().backward()
-            auto = chain.bias.grad
+            (0.5 * (chain(x) - y).pow(2)).sum().backward()  # autograd on the summed cost
             with torch.no_grad():
                 closed = chain_bias_gradients(chain, x, chain(x) - y)
             scale = closed.abs().sum(0).clamp_min(torch.finfo(torch.float64).tiny)
-            max_rel_err = max(max_rel_err, float(((closed.sum(0) - auto).abs() / scale).max()))
-            factors = chain_factors(chain, x)
-            small = chain.weight.detach()[1:].abs() < 1
-            f_small = factors[:, small].abs()
-            n_factors_small_w += f_small.numel()
-            if f_small.numel():
-                max_factor_small_w = max(max_factor_small_w, float(f_small.max()))
+            auto = chain.bias.grad
+            assert auto is not None
+            err = ((closed.sum(0) - auto).abs() / scale).max()
+            max_rel_err = max(max_rel_err, float(err))
+            small = chain_factors(chain, x)[:, chain.weight.detach()[1:].abs() < 1].abs()
+            n_small += small.numel()
+            max_small = max(max_small, float(small.max())) if small.numel() else max_small
             magnitudes.append(closed[:, 0].abs())
             ratios.append((closed[:, 0].abs() / closed[:, -1].abs()).median())
-        grad_b1[depth] = torch.cat(magnitudes).numpy()
-        first_over_last[depth] = float(torch.stack(ratios).median())
+        mags = torch.cat(magnitudes).numpy()
+        per_depth[str(depth)] = {
+            "median": float(np.median(mags)),
+            "q25": float(np.quantile(mags, 0.25)),
+            "q75": float(np.quantile(mags, 0.75)),
+            "first_over_last": float(torch.stack(ratios).median()),
+        }
+    return {
+        "max_relative_error": max_rel_err,
+        "factors_with_small_weight": n_small,
+        "max_factor_with_small_weight": max_small,
+        "per_depth": per_depth,
+    }
 
-    depths = np.array(cfg.depths, dtype=float)
-    medians = np.array([np.median(grad_b1[d]) for d in cfg.depths])
-    q25 = np.array([np.quantile(grad_b1[d], 0.25) for d in cfg.depths])
-    q75 = np.array([np.quantile(grad_b1[d], 0.75) for d in cfg.depths])
-    slope, intercept = np.polyfit(depths, np.log(medians), 1)
-    per_layer = float(math.exp(slope))
-    shrink = float(medians[0] / medians[-1])
 
-    import matplotlib
+def _fit(metrics: Mapping[str, Any]) -> tuple[list[int], list[float], float, float]:
+    depths = sorted(int(d) for d in metrics["per_depth"])
+    medians = [as_float(metrics["per_depth"][str(d)]["median"]) for d in depths]
+    fit = geometric_fit(depths, medians)
+    shrink = medians[0] / medians[-1] if medians[-1] > 0 else float("inf")
+    return depths, medians, fit.factor, shrink
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.fill_between(depths, q25, q75, alpha=0.25, label="interquartile range")
-    ax.semilogy(depths, medians, "o-", label="median |∂C/∂b₁|")
-    ax.semilogy(
-        depths, np.exp(intercept + slope * depths), "--", label=f"fit: ×{per_layer:.3f} per layer"
+def judge(metrics: Mapping[str, Any], cfg: G3Config) -> list[Verdict]:
+    """G3_RULE on the stored metrics (pure)."""
+    err = as_float(metrics["max_relative_error"])
+    n_small = int(metrics["factors_with_small_weight"])
+    largest = as_float(metrics["max_factor_with_small_weight"])
+    depths, _, rho, shrink = _fit(metrics)
+    exact = err <= cfg.tolerance
+    bounded = largest < G3_RULE["max_factor"]
+    geometric = rho < 1.0 and shrink > G3_RULE["min_shrink"]
+    evidence = (
+        f"closed form vs autograd: largest relative error {err:.1e} (tolerance "
+        f"{cfg.tolerance:g}); largest |wσ'(z)| with |w| < 1: {largest:.3f} over {n_small} "
+        f"factors (bound 1/4); median |∂C/∂b₁| shrinks ×{rho:.3f} per layer, {shrink:.0f}× "
+        f"from depth {depths[0]} to {depths[-1]} (needs > {G3_RULE['min_shrink']:g}×)."
     )
-    ax.semilogy(
-        depths,
-        medians[0] * 0.25 ** (depths - depths[0]),
-        ":",
-        label="×1/4 per layer (bound for |w|<1)",
-    )
+    key = f"×{rho:.2f}/layer, err {err:.0e}"
+    if n_small == 0:
+        return [
+            Verdict.from_check(
+                "G3", None, evidence, key,
+                reason="no factor with |w| < 1 was drawn; more chains_per_depth would draw some",
+            )
+        ]  # fmt: skip
+    return [Verdict.from_check("G3", exact and bounded and geometric, evidence, key)]
+
+
+def draw(metrics: Mapping[str, Any], cfg: G3Config, canvas: Canvas) -> None:
+    depths, medians, rho, _ = _fit(metrics)
+    per = metrics["per_depth"]
+    d = np.array(depths, dtype=float)
+    fig, ax = canvas.subplots(figsize=(6, 4))
+    q25 = [as_float(per[str(k)]["q25"]) for k in depths]
+    q75 = [as_float(per[str(k)]["q75"]) for k in depths]
+    ax.fill_between(d, q25, q75, alpha=0.25, label="interquartile range")
+    ax.semilogy(d, medians, "o-", label="median |∂C/∂b₁|")
+    fit_line = medians[0] * rho ** (d - d[0])
+    ax.semilogy(d, fit_line, "--", label=f"log-linear fit: ×{rho:.3f} per layer")
+    ax.semilogy(d, medians[0] * 0.25 ** (d - d[0]), ":", label="×1/4 per layer (bound, |w|<1)")
     ax.set_xlabel("depth L (neurons in the chain)")
     ax.set_ylabel("|∂C/∂b₁|")
     ax.set_title("First-layer bias gradient of a sigmoid chain, w, b ~ N(0, 1)")
     ax.legend(fontsize=8)
-    ctx.save_figure(
-        fig, "grad_vs_depth", "Median and IQR of |∂C/∂b₁| against chain depth (log scale)."
-    )
-
-    exact = max_rel_err <= cfg.tolerance
-    bounded = n_factors_small_w > 0 and max_factor_small_w < 0.25
-    geometric = per_layer < 1.0 and shrink > 10.0
-    evidence = (
-        f"closed form vs autograd: max relative error {max_rel_err:.1e} over "
-        f"{len(cfg.depths) * cfg.chains_per_depth} chains; largest |wσ'(z)| with |w|<1 was "
-        f"{max_factor_small_w:.3f} (< 1/4) over {n_factors_small_w} factors; median |∂C/∂b₁| "
-        f"shrinks ×{per_layer:.3f} per layer, {shrink:.0f}× from depth {cfg.depths[0]} to "
-        f"{cfg.depths[-1]}."
-    )
-    table = Table(
+    canvas.save(fig, "grad_vs_depth", "Median and IQR of |∂C/∂b₁| against chain depth (log scale).")
+    canvas.table(
         "First-layer gradient by depth",
         ["depth", "median |∂C/∂b₁|", "25%", "75%", "median |∂C/∂b₁| / |∂C/∂b_L|"],
         [
-            [d, float(m), float(a), float(b), first_over_last[d]]
-            for d, m, a, b in zip(cfg.depths, medians, q25, q75, strict=True)
+            [k, per[str(k)]["median"], per[str(k)]["q25"], per[str(k)]["q75"],
+             per[str(k)]["first_over_last"]]
+            for k in depths
         ],
-    )
-    return Result(
-        metrics={
-            "max_relative_error": max_rel_err,
-            "max_factor_with_small_weight": max_factor_small_w,
-            "factors_with_small_weight": n_factors_small_w,
-            "per_layer_factor": per_layer,
-            "shrink_first_to_last_depth": shrink,
-            "median_grad_b1": dict(zip(map(str, cfg.depths), medians.tolist(), strict=True)),
-            "first_over_last_layer": {str(k): v for k, v in first_over_last.items()},
-        },
-        verdicts=[
-            Verdict.from_check(
-                "G3",
-                exact and bounded and geometric,
-                evidence,
-                key=f"×{per_layer:.2f}/layer, err {max_rel_err:.0e}",
-            )
-        ],
-        tables=[table],
-        notes="Each factor w·σ'(z) is at most |w|/4, so with weights of order one the product of "
-        "L − 1 such factors shrinks geometrically: the first layer learns slowest.",
-    )
+    )  # fmt: skip
+
+
+register(
+    "g3_product_of_factors",
+    claims=("G3",),
+    title="The first layer's gradient is a product of factors w·σ'(z) that shrinks with depth",
+    config=G3Config,
+    presets={
+        "tiny": {"depths": (2, 4), "chains_per_depth": 10, "inputs_per_chain": 2},
+        "quick": {"chains_per_depth": 100},
+        "full": {"depths": (2, 3, 4, 5, 6, 8, 10, 12, 16, 20), "chains_per_depth": 1000},
+    },
+    rules=(G3_RULE,),
+    measure=measure,
+    judge=judge,
+    draw=draw,
+    notes="Each factor w·σ'(z) is at most |w|/4, so with weights of order one the product of "
+    "L − 1 such factors shrinks geometrically: the first layer learns slowest.",
+)

@@ -8,20 +8,24 @@ under stratified k-fold cross-validation and checks, on every held-out point, th
 class is :math:`+1` exactly when :math:`f(x) > 0`. On the data's first two principal components
 it then locates the boundary *from the predictions alone* (grid neighbours whose predicted class
 differs) and checks that it lies on the line :math:`f = 0` (within one grid step) and that each
-class's region is a single connected half-plane.
+class's region is a single connected half-plane. These are properties of every fit, so one
+seeded split decides; the seed only moves the folds.
 
 **L2.** With :math:`C` classes, one-vs-rest trains :math:`C` discriminants, one-vs-one
 :math:`C(C-1)/2` (majority vote) and argmax :math:`C` jointly, predicting
 :math:`\arg\max_c f_c`. Read literally, one-vs-rest leaves a point undecided where no
-:math:`f_c` or several are positive, and one-vs-one where votes tie; argmax only on exact ties.
-The experiment measures the undecided share of a 2-D box for each strategy on a 3-class data
-set (:func:`~nndl.linear.ambiguity` on a grid), then compares the strategies' accuracy and
-discriminant counts with scikit-learn's counterparts on iris, wine and digits.
+:math:`f_c` or several are positive, and one-vs-one where votes tie; argmax only on exact ties,
+a set of measure zero. The experiment measures the undecided share of a 2-D box for each
+strategy on seeded draws of two 3-class layouts (:func:`~nndl.linear.ambiguity` on a grid),
+then compares the strategies' accuracy and discriminant counts with scikit-learn's
+counterparts on iris and wine (and digits at full scale).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.base import clone
@@ -34,62 +38,231 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from nndl.data import load_tabular
-from nndl.linear import (
-    LOSSES,
-    STRATEGIES,
-    LinearClassifier,
-    ambiguity,
-    decision_regions,
-    grid_2d,
-)
+from nndl.linear import LOSSES, STRATEGIES, LinearClassifier, ambiguity, ambiguous_mask, grid_2d
 
-from .context import Context
+from .config import ConfigError
+from .context import Canvas, Context
 from .registry import register
-from .result import Result, Table, Verdict
+from .result import Verdict
+from .rules import Rule, as_float
 
 # ------------------------------------------------------------------------------------------- L1
 
 
 @dataclass
 class L1Config:
+    """Settings of ``l1_binary_hyperplane``.
+
+    Attributes:
+        folds: stratified folds of breast_cancer (every held-out point is checked once per loss).
+        losses: the losses of :class:`~nndl.linear.LinearClassifier` to train.
+        resolution: points per axis of the grid on which the 2-D boundary is located.
+        max_iter: solver iterations.
+    """
+
     folds: int = 5
     losses: tuple[str, ...] = LOSSES
     resolution: int = 300
     max_iter: int = 300
 
+    def __post_init__(self) -> None:
+        if self.folds < 2:
+            raise ConfigError(f"folds must be at least 2, got {self.folds}")
+        unknown = [loss for loss in self.losses if loss not in LOSSES]
+        if unknown:
+            raise ConfigError(f"losses must be among {', '.join(LOSSES)}, got {unknown}")
 
-def _boundary_check(clf: LinearClassifier, Z: np.ndarray, resolution: int) -> dict[str, float]:
-    """Where the predicted class changes on a grid, and how far that is from ``f = 0``."""
+
+L1_RULE = Rule(
+    claim="L1",
+    statistic="(a) on every held-out point of a stratified k-fold split of breast_cancer, for "
+    "every loss: whether ŷ = +1 exactly when f(x) > 0; (b) on the first two principal "
+    "components: the largest distance from a change of predicted class between grid neighbours "
+    "to the line f = 0, and the number of connected regions of each class on the grid",
+    holds="no sign mismatch, every class change lies within one grid step of f = 0, and each "
+    "class fills exactly one connected region",
+    does_not_hold="any sign mismatch, a class change farther than one grid step from f = 0, or "
+    "a class split into several regions",
+    inconclusive="guard: the line f = 0 does not cross the drawn box (no class change on the "
+    "grid), so the geometry cannot be checked",
+    seeds="1 seeded split (the checks are exact properties of each fit)",
+    rationale="ŷ = sign f is a deterministic rule, so any single mismatch refutes it; the grid "
+    "can place a boundary only to within one step",
+    params={"max_distance_in_grid_steps": 1.0, "regions_per_class": 1},
+)
+
+
+def _boundary_geometry(clf: LinearClassifier, Z: np.ndarray, resolution: int) -> dict[str, Any]:
+    """Where the predicted class changes on a grid, and how far that is from ``f = 0``.
+
+    Args:
+        clf: a fitted binary classifier on 2-D points.
+        Z: float[N, 2] the points the grid spans.
+        resolution: points per axis.
+
+    Returns:
+        ``boundary_points``, ``max_distance_to_line`` (None without a class change),
+        ``grid_step`` and ``components_positive`` / ``components_negative``.
+    """
     from scipy import ndimage
 
     xx, yy = grid_2d(Z, resolution=resolution)
     points = np.column_stack([xx.ravel(), yy.ravel()])
     positive = (clf.predict(points) == clf.classes_[1]).reshape(xx.shape)
-    # midpoints of horizontally / vertically adjacent grid points with different predictions
     mids = []
-    for axis in (0, 1):
-        a = [slice(None), slice(None)]
-        b = [slice(None), slice(None)]
+    for axis in (0, 1):  # midpoints of neighbours (along each axis) predicted differently
+        a: list[slice] = [slice(None), slice(None)]
+        b: list[slice] = [slice(None), slice(None)]
         a[axis], b[axis] = slice(0, -1), slice(1, None)
         change = positive[tuple(a)] != positive[tuple(b)]
         mx = 0.5 * (xx[tuple(a)] + xx[tuple(b)])[change]
         my = 0.5 * (yy[tuple(a)] + yy[tuple(b)])[change]
         mids.append(np.column_stack([mx, my]))
-    mids = np.concatenate(mids)
+    mid = np.concatenate(mids)
     w, b0 = clf.coef_[0], clf.intercept_[0]
-    dist = np.abs(mids @ w + b0) / np.linalg.norm(w)
-    step = max(xx[0, 1] - xx[0, 0], yy[1, 0] - yy[0, 0])
-    components = [int(ndimage.label(region)[1]) for region in (positive, ~positive)]
+    dist = np.abs(mid @ w + b0) / np.linalg.norm(w)
     return {
-        "boundary_points": len(mids),
-        "max_distance_to_line": float(dist.max()) if len(dist) else float("inf"),
-        "grid_step": float(step),
-        "components_positive": components[0],
-        "components_negative": components[1],
+        "boundary_points": len(mid),
+        "max_distance_to_line": float(dist.max()) if len(dist) else None,
+        "grid_step": float(max(xx[0, 1] - xx[0, 0], yy[1, 0] - yy[0, 0])),
+        "components_positive": int(ndimage.label(positive)[1]),
+        "components_negative": int(ndimage.label(~positive)[1]),
     }
 
 
-@register(
+def _l1_folds(cfg: L1Config, ctx: Context, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """Sign checks and held-out accuracy per loss over the folds, and scikit-learn's LR."""
+    folds = StratifiedKFold(cfg.folds, shuffle=True, random_state=ctx.seed)
+    acc: dict[str, list[float]] = {loss: [] for loss in cfg.losses}
+    ref_acc: list[float] = []
+    mismatches, tested = 0, 0
+    f_logistic, y_logistic = [], []
+    for train, test in ctx.track(list(folds.split(X, y)), "L1 folds"):
+        scaler = StandardScaler().fit(X[train])
+        X_tr, X_te = scaler.transform(X[train]), scaler.transform(X[test])
+        for loss in cfg.losses:  # alpha = 1/N: the objective of scikit-learn's C = 1
+            clf = LinearClassifier(
+                loss, alpha=1.0 / len(train), max_iter=cfg.max_iter, random_state=ctx.seed
+            ).fit(X_tr, y[train])
+            f, pred = clf.decision_function(X_te), clf.predict(X_te)
+            mismatches += int(np.sum((f > 0) != (pred == clf.classes_[1])))
+            tested += len(test)
+            acc[loss].append(float(np.mean(pred == y[test])))
+            if loss == cfg.losses[0]:
+                f_logistic += f.tolist()
+                y_logistic += y[test].tolist()
+        ref = LogisticRegression(C=1.0, max_iter=1000).fit(X_tr, y[train])
+        ref_acc.append(float(ref.score(X_te, y[test])))
+    return {
+        "held_out_predictions": tested,
+        "sign_mismatches": mismatches,
+        "accuracy": acc,
+        "sklearn_logistic_accuracy": ref_acc,
+        "held_out_f": [round(v, 4) for v in f_logistic],
+        "held_out_y": y_logistic,
+    }
+
+
+def measure_l1(cfg: L1Config, ctx: Context) -> dict[str, Any]:
+    """Sign checks over the folds; the 2-D boundary's geometry on a grid."""
+    data = load_tabular("breast_cancer")
+    X, y = data.X, data.y
+    metrics = _l1_folds(cfg, ctx, X, y)
+    Z = PCA(2, random_state=ctx.seed).fit_transform(StandardScaler().fit_transform(X))
+    clf = LinearClassifier("logistic", alpha=1.0 / len(Z), max_iter=cfg.max_iter).fit(Z, y)
+    metrics["geometry"] = _boundary_geometry(clf, Z, cfg.resolution)
+    metrics["plane"] = {
+        "w": clf.coef_[0].tolist(),
+        "b": float(clf.intercept_[0]),
+        "z": np.round(Z, 4).tolist(),
+        "y": y.tolist(),
+        "positive_class": int(clf.classes_[1]),
+    }
+    metrics["target_names"] = list(data.target_names)
+    return metrics
+
+
+def judge_l1(metrics: Mapping[str, Any], cfg: L1Config) -> list[Verdict]:
+    """L1 by :data:`L1_RULE`."""
+    geo = metrics["geometry"]
+    mismatches, tested = int(metrics["sign_mismatches"]), int(metrics["held_out_predictions"])
+    step = as_float(geo["grid_step"])
+    distance = geo["max_distance_to_line"]
+    regions = (int(geo["components_positive"]), int(geo["components_negative"]))
+    evidence = (
+        f"ŷ = +1 ⇔ f(x) > 0 on {tested - mismatches}/{tested} held-out predictions "
+        f"({len(cfg.losses)} losses × {cfg.folds} folds); on a {cfg.resolution}² grid "
+        f"{geo['boundary_points']} class changes lie at most "
+        f"{'—' if distance is None else f'{as_float(distance):.3g}'} from f = 0 (grid step "
+        f"{step:.3g}); the classes fill {regions[0]} and {regions[1]} connected region(s)."
+    )
+    key = f"{mismatches} sign mismatches, regions {regions[0]}+{regions[1]}"
+    if mismatches > 0:
+        return [Verdict("L1", "does not hold", evidence, key)]
+    if distance is None:
+        reason = "guard: f = 0 does not cross the drawn box, so the boundary cannot be located"
+        return [Verdict("L1", "inconclusive", evidence, key, reason)]
+    on_line = as_float(distance) <= L1_RULE["max_distance_in_grid_steps"] * step
+    halves = regions == (L1_RULE["regions_per_class"],) * 2
+    return [Verdict.from_check("L1", on_line and halves, evidence, key)]
+
+
+def draw_l1(metrics: Mapping[str, Any], cfg: L1Config, canvas: Canvas) -> None:
+    """Regions of the 2-D problem with f = 0; held-out f(x) by class; accuracy table."""
+    plane = metrics["plane"]
+    z, y = np.asarray(plane["z"]), np.asarray(plane["y"])
+    w, b = np.asarray(plane["w"]), float(plane["b"])
+    fig, (ax0, ax1) = canvas.subplots(1, 2, figsize=(10, 4.3))
+    xx, yy = grid_2d(z, resolution=200)
+    ax0.contourf(
+        xx,
+        yy,
+        (xx * w[0] + yy * w[1] + b > 0).astype(float),
+        levels=[-0.5, 0.5, 1.5],
+        colors=["#f4c7c3", "#c6dbef"],
+    )
+    ax0.contour(xx, yy, xx * w[0] + yy * w[1] + b, levels=[0.0], colors="k", linestyles="--")
+    ax0.scatter(z[:, 0], z[:, 1], c=y, cmap="coolwarm_r", s=6, edgecolors="none")
+    ax0.set_title(
+        f"breast_cancer, 2 principal components\nf(x) = {w[0]:.2f}·z₁ + "
+        f"{w[1]:.2f}·z₂ + {b:.2f}; dashed: f = 0",
+        fontsize=9,
+    )
+    ax0.set_xlabel("z₁ (PC 1)")
+    ax0.set_ylabel("z₂ (PC 2)")
+    f, yf = np.asarray(metrics["held_out_f"]), np.asarray(metrics["held_out_y"])
+    bins = np.linspace(np.percentile(f, 0.5), np.percentile(f, 99.5), 50)
+    for cls, name in enumerate(metrics["target_names"]):
+        ax1.hist(
+            f[yf == cls],
+            bins=bins,
+            alpha=0.6,
+            color=f"C{cls}",
+            label=f"{name} (y = {'+1' if cls == 1 else '−1'})",
+        )
+    ax1.axvline(0.0, color="k", ls="--", lw=1)
+    ax1.set_xlabel(f"f(x) on held-out points ({cfg.losses[0]} loss, 30 features)")
+    ax1.set_ylabel("count")
+    ax1.set_title("ŷ = +1 ⇔ f(x) > 0", fontsize=9)
+    ax1.legend(fontsize=8)
+    canvas.save(
+        fig,
+        "hyperplane",
+        "Left: regions of a linear classifier on breast_cancer's first "
+        "two principal components, the line f = 0 dashed. Right: held-out f(x) by true "
+        "class; the prediction is +1 exactly right of 0.",
+    )
+    acc, ref = metrics["accuracy"], metrics["sklearn_logistic_accuracy"]
+    rows = [[loss, float(np.mean(v)), float(np.std(v))] for loss, v in acc.items()]
+    rows.append(["sklearn LogisticRegression (C=1)", float(np.mean(ref)), float(np.std(ref))])
+    canvas.table(
+        f"breast_cancer, stratified {cfg.folds}-fold accuracy (standardised, α = 1/N)",
+        ["loss", "accuracy", "std over folds"],
+        rows,
+    )
+
+
+register(
     "l1_binary_hyperplane",
     claims=("L1",),
     title="Two classes: ŷ = +1 exactly where f(x) = wᵀx + b > 0, and the boundary is a hyperplane",
@@ -99,121 +272,14 @@ def _boundary_check(clf: LinearClassifier, Z: np.ndarray, resolution: int) -> di
         "quick": {"folds": 3},
         "full": {"folds": 10, "resolution": 600, "max_iter": 1000},
     },
+    rules=(L1_RULE,),
+    measure=measure_l1,
+    judge=judge_l1,
+    draw=draw_l1,
+    notes="A single linear discriminant reduces classification to the sign of one number; its "
+    "zero set is a hyperplane, so each class gets one half-space. How well that fits depends on "
+    "the data, not on the loss: all five losses land within a point or two.",
 )
-def run_l1(cfg: L1Config, ctx: Context) -> Result:
-    data = load_tabular("breast_cancer")
-    X, y = data.X, data.y
-    folds = StratifiedKFold(cfg.folds, shuffle=True, random_state=ctx.seed)
-    acc: dict[str, list[float]] = {loss: [] for loss in cfg.losses}
-    ref_acc: list[float] = []
-    mismatches, tested = 0, 0
-    held_out_f: list[np.ndarray] = []
-    held_out_y: list[np.ndarray] = []
-    for train, test in ctx.track(list(folds.split(X, y)), "L1 folds"):
-        scaler = StandardScaler().fit(X[train])
-        X_tr, X_te = scaler.transform(X[train]), scaler.transform(X[test])
-        alpha = 1.0 / len(train)  # the objective of scikit-learn's C = 1
-        for loss in cfg.losses:
-            clf = LinearClassifier(
-                loss, alpha=alpha, max_iter=cfg.max_iter, random_state=ctx.seed
-            ).fit(X_tr, y[train])
-            f = clf.decision_function(X_te)
-            pred = clf.predict(X_te)
-            mismatches += int(np.sum((f > 0) != (pred == clf.classes_[1])))
-            tested += len(test)
-            acc[loss].append(float(np.mean(pred == y[test])))
-            if loss == "logistic":
-                held_out_f.append(f)
-                held_out_y.append(y[test])
-        ref = LogisticRegression(C=1.0, max_iter=1000).fit(X_tr, y[train])
-        ref_acc.append(float(ref.score(X_te, y[test])))
-
-    Z = PCA(2, random_state=ctx.seed).fit_transform(StandardScaler().fit_transform(X))
-    clf2 = LinearClassifier("logistic", alpha=1.0 / len(Z), max_iter=cfg.max_iter).fit(Z, y)
-    geometry = _boundary_check(clf2, Z, cfg.resolution)
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 4.3))
-    decision_regions(clf2, Z, y, ax=ax0, resolution=cfg.resolution, shade_ambiguous=False)
-    w, b = clf2.coef_[0], clf2.intercept_[0]
-    ax0.set_title(
-        f"breast_cancer, 2 principal components\nf(x) = {w[0]:.2f}·z₁ + {w[1]:.2f}·z₂ "
-        f"+ {b:.2f}; dashed: f = 0",
-        fontsize=9,
-    )
-    ax0.set_xlabel("z₁ (PC 1)")
-    ax0.set_ylabel("z₂ (PC 2)")
-    f_all, y_all = np.concatenate(held_out_f), np.concatenate(held_out_y)
-    if len(f_all):
-        bins = np.linspace(np.percentile(f_all, 0.5), np.percentile(f_all, 99.5), 50)
-        for cls, name in enumerate(data.target_names):
-            sign = "+1" if cls == 1 else "−1"
-            ax1.hist(
-                f_all[y_all == cls],
-                bins=bins,
-                alpha=0.6,
-                color=f"C{cls}",
-                label=f"{name} (y = {sign})",
-            )
-        ax1.axvline(0.0, color="k", ls="--", lw=1)
-        ax1.set_xlabel("f(x) on held-out points (logistic loss, 30 features)")
-        ax1.set_ylabel("count")
-        ax1.set_title("ŷ = +1 ⇔ f(x) > 0", fontsize=9)
-        ax1.legend(fontsize=8)
-    ctx.save_figure(
-        fig,
-        "hyperplane",
-        "Left: regions of a logistic linear classifier on breast_cancer's first two principal "
-        "components, the line f = 0 dashed. Right: held-out f(x) by true class; the prediction "
-        "is +1 exactly right of 0.",
-    )
-
-    mean_acc = {loss: float(np.mean(v)) for loss, v in acc.items()}
-    ref_mean = float(np.mean(ref_acc))
-    on_line = geometry["max_distance_to_line"] <= geometry["grid_step"]
-    halves = geometry["components_positive"] == 1 and geometry["components_negative"] == 1
-    holds = mismatches == 0 and on_line and halves
-    best = max(mean_acc, key=mean_acc.get)
-    evidence = (
-        f"ŷ = +1 ⇔ f(x) > 0 on {tested - mismatches}/{tested} held-out predictions "
-        f"({len(cfg.losses)} losses × {cfg.folds} folds); on a {cfg.resolution}² grid the "
-        f"{geometry['boundary_points']} class changes lie at most "
-        f"{geometry['max_distance_to_line']:.3g} from the line f = 0 (grid step "
-        f"{geometry['grid_step']:.3g}), and each class fills {geometry['components_positive']} "
-        f"and {geometry['components_negative']} connected region(s); held-out accuracy "
-        f"{mean_acc.get('logistic', mean_acc[best]):.3f} (logistic) vs scikit-learn's "
-        f"LogisticRegression {ref_mean:.3f}."
-    )
-    rows = [[loss, mean_acc[loss], float(np.std(acc[loss]))] for loss in cfg.losses]
-    rows.append(["sklearn LogisticRegression (C=1)", ref_mean, float(np.std(ref_acc))])
-    return Result(
-        metrics={
-            "held_out_predictions": tested,
-            "sign_mismatches": mismatches,
-            "accuracy": mean_acc,
-            "sklearn_logistic_accuracy": ref_mean,
-            "geometry": geometry,
-        },
-        verdicts=[
-            Verdict.from_check(
-                "L1", holds, evidence, key=f"{mismatches} sign mismatches, boundary on f = 0"
-            )
-        ],
-        tables=[
-            Table(
-                f"breast_cancer, stratified {cfg.folds}-fold accuracy (standardised, α = 1/N)",
-                ["loss", "accuracy", "std over folds"],
-                rows,
-            )
-        ],
-        notes="A single linear discriminant reduces classification to the sign of one number; "
-        "its zero set is a hyperplane, so each class gets one half-space. How well that fits "
-        "depends on the data, not on the loss: all five losses land within a point or two.",
-    )
 
 
 # ------------------------------------------------------------------------------------------- L2
@@ -225,22 +291,103 @@ LAYOUTS: dict[str, list[list[float]]] = {
     "chain": [[0.0, 0.0], [3.0, 0.0], [7.0, 1.5]],
 }
 
+#: Characters of the stored region maps: class 0, 1, 2 … and ``*`` for undecided.
+_UNDECIDED = "*"
+
 
 @dataclass
 class L2Config:
+    """Settings of ``l2_ambiguous_regions``.
+
+    Attributes:
+        n_samples, cluster_std: size and spread of each blob draw.
+        layouts: names in :data:`LAYOUTS`.
+        draws: seeded draws of each layout.
+        resolution: points per axis of the grid the undecided share is measured on.
+        map_resolution: points per axis of the stored region maps (for the figure).
+        margin: the box is the data's bounding box widened by this fraction.
+        loss: the loss of :class:`~nndl.linear.LinearClassifier`.
+        folds: stratified folds of the accuracy comparison.
+        datasets: tabular data sets of the comparison with scikit-learn.
+        max_iter: solver iterations.
+    """
+
     n_samples: int = 300
     cluster_std: float = 1.0
     layouts: tuple[str, ...] = ("triangle", "chain")
     draws: int = 5
     resolution: int = 400
+    map_resolution: int = 150
     margin: float = 0.5
     loss: str = "logistic"
     folds: int = 5
     datasets: tuple[str, ...] = ("iris", "wine", "digits")
     max_iter: int = 300
 
+    def __post_init__(self) -> None:
+        bad = [lay for lay in self.layouts if lay not in LAYOUTS]
+        if bad:
+            raise ConfigError(f"layouts must be among {', '.join(LAYOUTS)}, got {bad}")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.folds < 2:
+            raise ConfigError(f"folds must be at least 2, got {self.folds}")
 
-def _n_discriminants(model: object) -> int:
+
+L2_RULE = Rule(
+    claim="L2",
+    statistic="the undecided share of a 2-D box (grid) per strategy in every seeded draw of "
+    "each 3-class layout, and the number of discriminants each strategy fits on the tabular "
+    "data sets",
+    holds="one-vs-rest leaves an undecided region in every draw, one-vs-one in at least one "
+    "draw, argmax in none, and the counts are C, C(C−1)/2 and C",
+    does_not_hold="argmax leaves an undecided region in some draw, a count differs, or "
+    "one-vs-rest or one-vs-one leave none in any draw",
+    inconclusive="one-vs-rest leaves a region in some draws but not in all (a finer grid or "
+    "more draws would settle it)",
+    seeds="draws per layout (4 at quick, 20 at full)",
+    rationale="the claim is one of existence for one-vs-rest / one-vs-one (such regions appear) "
+    "and of absence for argmax (ties have measure zero), so counts of draws decide",
+    params={"ovo_min_draws_with_region": 1},
+)
+
+
+def _region_map(clf: LinearClassifier, xx: np.ndarray, yy: np.ndarray) -> list[str]:
+    """One string per grid row: the predicted class index per point, ``*`` where undecided."""
+    points = np.column_stack([xx.ravel(), yy.ravel()])
+    idx = np.searchsorted(clf.classes_, clf.predict(points)).astype(str).astype(object)
+    idx[ambiguous_mask(clf, points)] = _UNDECIDED
+    return ["".join(row) for row in idx.reshape(xx.shape)]
+
+
+def _layout_draw(cfg: L2Config, layout: str, seed: int, keep_map: bool) -> dict[str, Any]:
+    """Undecided share per strategy on one seeded draw (and the region maps if asked)."""
+    X, y = make_blobs(
+        cfg.n_samples,
+        centers=np.array(LAYOUTS[layout]),
+        cluster_std=cfg.cluster_std,
+        random_state=seed,
+    )
+    xx, yy = grid_2d(X, resolution=cfg.resolution, margin=cfg.margin)
+    grid = np.column_stack([xx.ravel(), yy.ravel()])
+    out: dict[str, Any] = {"area": {}, "points": {}, "discriminants": {}}
+    if keep_map:
+        mx, my = grid_2d(X, resolution=cfg.map_resolution, margin=cfg.margin)
+        box = [float(mx.min()), float(mx.max()), float(my.min()), float(my.max())]
+        out["map"] = {"box": box, "x": np.round(X, 3).tolist(), "y": y.tolist(), "regions": {}}
+    for strategy in STRATEGIES:
+        clf = LinearClassifier(
+            cfg.loss, strategy, alpha=1.0 / len(X), max_iter=cfg.max_iter, random_state=seed
+        ).fit(X, y)
+        out["area"][strategy] = ambiguity(clf, grid)
+        out["points"][strategy] = ambiguity(clf, X)
+        out["discriminants"][strategy] = int(clf.n_discriminants_)
+        if keep_map:
+            out["map"]["regions"][strategy] = _region_map(clf, mx, my)
+    return out
+
+
+def _n_discriminants(model: Any) -> int:
     """How many linear discriminants a fitted scikit-learn or nndl classifier uses."""
     if isinstance(model, LinearClassifier):
         return int(model.n_discriminants_)
@@ -249,7 +396,7 @@ def _n_discriminants(model: object) -> int:
     return int(model.coef_.shape[0])
 
 
-def _models(cfg: L2Config, seed: int) -> list[tuple[str, str, object]]:
+def _models(cfg: L2Config, seed: int) -> list[tuple[str, str, Any]]:
     ours = [
         (
             f"nndl LinearClassifier({cfg.loss})",
@@ -269,229 +416,259 @@ def _models(cfg: L2Config, seed: int) -> list[tuple[str, str, object]]:
     ]
 
 
-def _regions(cfg: L2Config, ctx: Context) -> tuple[dict, dict, dict]:
-    """Undecided share of the box per layout, strategy and draw; the figure of draw 0."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(
-        len(cfg.layouts),
-        len(STRATEGIES),
-        squeeze=False,
-        figsize=(4.4 * len(STRATEGIES), 4.4 * len(cfg.layouts)),
-    )
-    area = {lay: {s: [] for s in STRATEGIES} for lay in cfg.layouts}
-    points = {lay: {s: [] for s in STRATEGIES} for lay in cfg.layouts}
-    counts: dict[str, int] = {}
-    for row, layout in enumerate(cfg.layouts):
-        for draw in range(cfg.draws):
-            X, y = make_blobs(
-                cfg.n_samples,
-                centers=np.array(LAYOUTS[layout]),
-                cluster_std=cfg.cluster_std,
-                random_state=ctx.seed + draw,
-            )
-            xx, yy = grid_2d(X, resolution=cfg.resolution, margin=cfg.margin)
-            grid = np.column_stack([xx.ravel(), yy.ravel()])
-            for col, strategy in enumerate(STRATEGIES):
-                clf = LinearClassifier(
-                    cfg.loss,
-                    strategy,
-                    alpha=1.0 / len(X),
-                    max_iter=cfg.max_iter,
-                    random_state=ctx.seed,
-                ).fit(X, y)
-                area[layout][strategy].append(ambiguity(clf, grid))
-                points[layout][strategy].append(ambiguity(clf, X))
-                counts[strategy] = int(clf.n_discriminants_)
-                if draw == 0:
-                    ax = axes[row, col]
-                    decision_regions(clf, X, y, ax=ax, resolution=cfg.resolution, margin=cfg.margin)
-                    ax.set_title(
-                        f"{layout}, {strategy}: {clf.n_discriminants_} discriminants, "
-                        f"{100 * area[layout][strategy][0]:.2f}% undecided",
-                        fontsize=9,
-                    )
-    ctx.save_figure(
-        fig,
-        "ambiguous_regions",
-        f"Regions of the three strategies ({cfg.loss} loss) on two 3-class 2-D layouts (first "
-        "draw); dark grey: where the strategy's own rule leaves the class undecided (no or "
-        "several f_c > 0 for one-vs-rest, tied votes for one-vs-one, exact ties for argmax), "
-        "as a share of the box drawn. Dashed: f_k = 0.",
-    )
-    return area, points, counts
+def _cross_validate(
+    model: Any, strategy: str, X: np.ndarray, y: np.ndarray, folds: list[Any]
+) -> dict[str, Any]:
+    """Mean accuracy, discriminant count and undecided share of held-out points over folds."""
+    accs, amb, k = [], [], 0
+    n_classes = len(np.unique(y))
+    for train, test in folds:
+        scaler = StandardScaler().fit(X[train])
+        X_tr, X_te = scaler.transform(X[train]), scaler.transform(X[test])
+        model = clone(model)
+        if isinstance(model, LinearClassifier):
+            # scikit-learn's C = 1: alpha = 1/N, or 1/N_k = C/(2N) on average for the
+            # one-vs-one pairs, which scikit-learn penalises pair by pair
+            n_fit = len(train) if strategy != "ovo" else 2 * len(train) / n_classes
+            model.set_params(alpha=1.0 / n_fit)
+        model.fit(X_tr, y[train])
+        accs.append(float(model.score(X_te, y[test])))
+        k = _n_discriminants(model)
+        if isinstance(model, LinearClassifier):
+            amb.append(100 * ambiguity(model, X_te))
+    return {
+        "accuracy": float(np.mean(accs)),
+        "discriminants": k,
+        "undecided_test_points_pct": float(np.mean(amb)) if amb else None,
+    }
 
 
-def _comparison(cfg: L2Config, ctx: Context) -> tuple[list[list], bool]:
+def _comparison(cfg: L2Config, ctx: Context) -> list[dict[str, Any]]:
     """Cross-validated accuracy and discriminant counts, ours and scikit-learn's."""
     from threadpoolctl import threadpool_limits
 
-    rows, counts_ok = [], True
+    rows = []
     with threadpool_limits(limits=1, user_api="blas"):  # scikit-learn's solvers on 1 thread
         for name in ctx.track(cfg.datasets, "L2 data sets"):
             data = load_tabular(name)
-            X, y = data.X, data.y
-            n_classes = len(np.unique(y))
-            folds = list(
-                StratifiedKFold(cfg.folds, shuffle=True, random_state=ctx.seed).split(X, y)
-            )
+            splitter = StratifiedKFold(cfg.folds, shuffle=True, random_state=ctx.seed)
+            folds = list(splitter.split(data.X, data.y))
+            n_classes = len(np.unique(data.y))
             for label, strategy, proto in _models(cfg, ctx.seed):
-                accs, amb, k = [], [], 0
-                for train, test in folds:
-                    scaler = StandardScaler().fit(X[train])
-                    X_tr, X_te = scaler.transform(X[train]), scaler.transform(X[test])
-                    model = clone(proto)
-                    if isinstance(model, LinearClassifier):
-                        # scikit-learn's C = 1: alpha = 1/N, or 1/N_k = C/(2N) on average for
-                        # the one-vs-one pairs, which scikit-learn penalises pair by pair
-                        n_fit = len(train) if strategy != "ovo" else 2 * len(train) / n_classes
-                        model.set_params(alpha=1.0 / n_fit)
-                    model.fit(X_tr, y[train])
-                    accs.append(float(model.score(X_te, y[test])))
-                    k = _n_discriminants(model)
-                    if isinstance(model, LinearClassifier):
-                        amb.append(ambiguity(model, X_te))
-                if isinstance(proto, LinearClassifier):
-                    want = {
-                        "ovr": n_classes,
-                        "ovo": n_classes * (n_classes - 1) // 2,
-                        "argmax": n_classes,
-                    }[strategy]
-                    counts_ok &= k == want
+                row = _cross_validate(proto, strategy, data.X, data.y, folds)
                 rows.append(
-                    [
-                        name,
-                        label,
-                        strategy,
-                        k,
-                        float(np.mean(accs)),
-                        100 * float(np.mean(amb)) if amb else None,
-                    ]
+                    {
+                        "dataset": name,
+                        "model": label,
+                        "strategy": strategy,
+                        "n_classes": n_classes,
+                        "ours": isinstance(proto, LinearClassifier),
+                        **row,
+                    }
                 )
-    return rows, counts_ok
+    return rows
 
 
-@register(
+def measure_l2(cfg: L2Config, ctx: Context) -> dict[str, Any]:
+    """Undecided shares per layout, draw and strategy; the comparison with scikit-learn."""
+    draws: dict[str, list[dict[str, Any]]] = {lay: [] for lay in cfg.layouts}
+    for layout in cfg.layouts:
+        for d in ctx.track(range(cfg.draws), f"L2 {layout} draws"):
+            draws[layout].append(
+                _layout_draw(cfg, layout, (ctx.seed * 1000 + d) % 2**32, keep_map=d == 0)
+            )
+    return {"draws": draws, "comparison": _comparison(cfg, ctx)}
+
+
+def expected_discriminants(strategy: str, n_classes: int) -> int:
+    """C for one-vs-rest and argmax, C(C−1)/2 for one-vs-one."""
+    return n_classes * (n_classes - 1) // 2 if strategy == "ovo" else n_classes
+
+
+def judge_l2(metrics: Mapping[str, Any], cfg: L2Config) -> list[Verdict]:
+    """L2 by :data:`L2_RULE`."""
+    draws = metrics["draws"]
+    nonzero = {
+        s: {lay: sum(as_float(d["area"][s]) > 0 for d in ds) for lay, ds in draws.items()}
+        for s in STRATEGIES
+    }
+    n = {lay: len(ds) for lay, ds in draws.items()}
+    total = sum(n.values())
+    counts_ok = all(
+        int(r["discriminants"]) == expected_discriminants(r["strategy"], int(r["n_classes"]))
+        for r in metrics["comparison"]
+        if r["ours"]
+    )
+    counts_ok &= all(
+        d["discriminants"][s] == expected_discriminants(s, 3)
+        for ds in draws.values()
+        for d in ds
+        for s in STRATEGIES
+    )
+    ovr, ovo, arg = (sum(nonzero[s].values()) for s in ("ovr", "ovo", "argmax"))
+    largest = {
+        s: max(as_float(d["area"][s]) for ds in draws.values() for d in ds) for s in STRATEGIES
+    }
+    per_strategy = "; ".join(
+        f"{s}: "
+        + ", ".join(f"{lay} {k}/{n[lay]}" for lay, k in nonzero[s].items())
+        + f" (largest share {100 * largest[s]:.2f}%)"
+        for s in STRATEGIES
+    )
+    verdict_counts = "as expected" if counts_ok else "NOT as expected"
+    evidence = (
+        f"draws with an undecided region — {per_strategy}; discriminant counts C, C(C−1)/2, C: "
+        f"{verdict_counts}."
+    )
+    key = " / ".join(f"{s} ≤{100 * largest[s]:.2f}%" for s in STRATEGIES)
+    if arg > 0 or not counts_ok or ovr == 0 or ovo == 0:
+        return [Verdict("L2", "does not hold", evidence, key)]
+    if ovr < total:
+        reason = (
+            f"one-vs-rest left an undecided region in {ovr} of {total} draws, not all; "
+            "more draws or a finer grid would settle it"
+        )
+        return [Verdict("L2", "inconclusive", evidence, key, reason)]
+    holds = ovo >= L2_RULE["ovo_min_draws_with_region"]
+    return [Verdict.from_check("L2", holds, evidence, key)]
+
+
+#: Colours of the region maps: one per class, grey for undecided points.
+_MAP_COLOURS = np.array([[0.78, 0.86, 0.94], [0.99, 0.82, 0.64], [0.78, 0.91, 0.75]])
+_MAP_UNDECIDED = np.array([0.45, 0.45, 0.45])
+
+
+def _map_rgb(rows: list[str]) -> np.ndarray:
+    """A stored region map as an RGB image float[H, W, 3] (grey where undecided)."""
+    chars = np.array([list(row) for row in rows])
+    rgb = np.empty((*chars.shape, 3))
+    undecided = chars == _UNDECIDED
+    rgb[undecided] = _MAP_UNDECIDED
+    idx = np.where(undecided, "0", chars).astype(int) % len(_MAP_COLOURS)
+    rgb[~undecided] = _MAP_COLOURS[idx[~undecided]]
+    return rgb
+
+
+def draw_l2(metrics: Mapping[str, Any], cfg: L2Config, canvas: Canvas) -> None:
+    """Region maps of the first draw per layout; the two tables."""
+    draws = metrics["draws"]
+    fig, axes = canvas.subplots(
+        len(draws),
+        len(STRATEGIES),
+        squeeze=False,
+        figsize=(4.2 * len(STRATEGIES), 4.2 * len(draws)),
+    )
+    for row, (layout, ds) in enumerate(draws.items()):
+        m = ds[0]["map"]
+        x, y, box = np.asarray(m["x"]), np.asarray(m["y"]), m["box"]
+        for col, strategy in enumerate(STRATEGIES):
+            ax = axes[row, col]
+            ax.imshow(
+                _map_rgb(m["regions"][strategy]),
+                origin="lower",
+                extent=box,
+                aspect="auto",
+                interpolation="nearest",
+            )
+            ax.scatter(x[:, 0], x[:, 1], c=0.6 * _MAP_COLOURS[y], s=5, edgecolors="none")
+            ax.set_title(
+                f"{layout}, {strategy}: {ds[0]['discriminants'][strategy]} "
+                f"discriminants, {100 * ds[0]['area'][strategy]:.2f}% undecided",
+                fontsize=9,
+            )
+    canvas.save(
+        fig,
+        "ambiguous_regions",
+        f"Regions of the three strategies ({cfg.loss} loss) on "
+        "two 3-class 2-D layouts (first draw); grey: where the strategy's own rule leaves "
+        "the class undecided (no or several f_c > 0 for one-vs-rest, tied votes for "
+        "one-vs-one, exact ties for argmax).",
+    )
+    _l2_tables(metrics, cfg, canvas)
+
+
+def _l2_tables(metrics: Mapping[str, Any], cfg: L2Config, canvas: Canvas) -> None:
+    """The undecided-share table per layout and strategy, and the accuracy comparison."""
+    draws = metrics["draws"]
+    rows = []
+    for layout, ds in draws.items():
+        for s in STRATEGIES:
+            area = [as_float(d["area"][s]) for d in ds]
+            rows.append(
+                [
+                    layout,
+                    s,
+                    ds[0]["discriminants"][s],
+                    100 * float(np.mean(area)),
+                    100 * max(area),
+                    f"{sum(a > 0 for a in area)}/{len(ds)}",
+                    100 * float(np.mean([d["points"][s] for d in ds])),
+                ]
+            )
+    canvas.table(
+        f"3-class 2-D layouts: undecided share of the box, {cfg.draws} draws",
+        [
+            "layout",
+            "strategy",
+            "discriminants",
+            "mean area %",
+            "max area %",
+            "draws with area > 0",
+            "undecided training points %",
+        ],
+        rows,
+    )
+    canvas.table(
+        f"Stratified {cfg.folds}-fold accuracy, standardised features (C = 1: α = 1/N, "
+        "one-vs-one α = C/(2N))",
+        [
+            "data set",
+            "model",
+            "strategy",
+            "discriminants",
+            "accuracy",
+            "undecided test points % (settled by tie-break)",
+        ],
+        [
+            [
+                r["dataset"],
+                r["model"],
+                r["strategy"],
+                r["discriminants"],
+                r["accuracy"],
+                r["undecided_test_points_pct"],
+            ]
+            for r in metrics["comparison"]
+        ],
+    )
+
+
+register(
     "l2_ambiguous_regions",
     claims=("L2",),
     title="One-vs-rest and one-vs-one leave undecided regions; argmax leaves none",
     config=L2Config,
     presets={
-        "tiny": {"resolution": 60, "folds": 2, "datasets": ("iris",), "n_samples": 120, "draws": 1},
-        "quick": {"folds": 3, "draws": 4, "resolution": 300},
+        "tiny": {
+            "resolution": 60,
+            "map_resolution": 40,
+            "folds": 2,
+            "datasets": ("iris",),
+            "n_samples": 120,
+            "draws": 1,
+        },
+        "quick": {"folds": 3, "draws": 4, "resolution": 300, "datasets": ("iris", "wine")},
         "full": {"resolution": 800, "folds": 10, "draws": 20},
     },
+    rules=(L2_RULE,),
+    measure=measure_l2,
+    judge=judge_l2,
+    draw=draw_l2,
+    notes="Independent discriminants need not agree, so their literal rules leave gaps and "
+    "overlaps; argmax compares all C scores at once and is undecided only on exact ties. "
+    "One-vs-rest leaves large gaps; the one-vs-one tie region (each class wins one duel) is "
+    "small, and when the pairwise boundaries nearly meet at one point (the symmetric triangle) it "
+    "shrinks below the grid or leaves the box. Implementations, ours and scikit-learn's, settle "
+    "both by a tie-break (largest f_c, or summed confidence), which is why accuracy barely "
+    "suffers.",
 )
-def run_l2(cfg: L2Config, ctx: Context) -> Result:
-    area, points, counts_2d = _regions(cfg, ctx)
-    rows, counts_ok = _comparison(cfg, ctx)
-
-    def nonzero(layout: str, strategy: str) -> int:
-        return int(np.sum(np.asarray(area[layout][strategy]) > 0))
-
-    # criterion: one-vs-rest leaves an undecided region in every draw, one-vs-one in at least
-    # one (the claim is that such regions exist), argmax in none; counts C, C(C-1)/2, C
-    ovr_always = all(nonzero(lay, "ovr") == cfg.draws for lay in cfg.layouts)
-    ovo_somewhere = any(nonzero(lay, "ovo") > 0 for lay in cfg.layouts)
-    argmax_never = all(nonzero(lay, "argmax") == 0 for lay in cfg.layouts)
-    holds = ovr_always and ovo_somewhere and argmax_never and counts_ok
-    mean_area = {lay: {s: float(np.mean(v)) for s, v in d.items()} for lay, d in area.items()}
-
-    def summary(strategy: str) -> str:
-        return ", ".join(
-            f"{lay} {100 * mean_area[lay][strategy]:.2f}% (max "
-            f"{100 * max(area[lay][strategy]):.2f}%, non-zero in "
-            f"{nonzero(lay, strategy)}/{cfg.draws})"
-            for lay in cfg.layouts
-        )
-
-    evidence = (
-        f"mean undecided share of the box over {cfg.draws} draws ({cfg.resolution}² grid): "
-        f"one-vs-rest {summary('ovr')}; one-vs-one {summary('ovo')}; argmax {summary('argmax')}. "
-        "Criterion: one-vs-rest leaves some in every draw, one-vs-one in at least one, argmax "
-        f"in none; discriminant counts C, C(C−1)/2, C on {', '.join(cfg.datasets)}: "
-        f"{'all as expected' if counts_ok else 'NOT as expected'}."
-    )
-    key = " / ".join(
-        f"{s} ≤{100 * max(max(area[lay][s]) for lay in cfg.layouts):.2f}%" for s in STRATEGIES
-    )
-    return Result(
-        metrics={
-            "ambiguous_area": {
-                lay: {s: [float(a) for a in v] for s, v in d.items()} for lay, d in area.items()
-            },
-            "ambiguous_area_mean": mean_area,
-            "ambiguous_training_points_mean": {
-                lay: {s: float(np.mean(v)) for s, v in d.items()} for lay, d in points.items()
-            },
-            "discriminants_2d": counts_2d,
-            "comparison": [
-                dict(
-                    zip(
-                        [
-                            "dataset",
-                            "model",
-                            "strategy",
-                            "discriminants",
-                            "accuracy",
-                            "ambiguous_test_points_pct",
-                        ],
-                        r,
-                        strict=True,
-                    )
-                )
-                for r in rows
-            ],
-        },
-        verdicts=[Verdict.from_check("L2", holds, evidence, key=key)],
-        tables=[
-            Table(
-                f"3-class 2-D layouts: undecided share of the box, {cfg.draws} draws",
-                [
-                    "layout",
-                    "strategy",
-                    "discriminants",
-                    "mean area %",
-                    "max area %",
-                    "draws with area > 0",
-                    "undecided training points %",
-                ],
-                [
-                    [
-                        lay,
-                        s,
-                        counts_2d[s],
-                        100 * mean_area[lay][s],
-                        100 * max(area[lay][s]),
-                        f"{nonzero(lay, s)}/{cfg.draws}",
-                        100 * float(np.mean(points[lay][s])),
-                    ]
-                    for lay in cfg.layouts
-                    for s in STRATEGIES
-                ],
-            ),
-            Table(
-                f"Stratified {cfg.folds}-fold accuracy, standardised features (C = 1: α = 1/N, "
-                "one-vs-one α = C/(2N))",
-                [
-                    "data set",
-                    "model",
-                    "strategy",
-                    "discriminants",
-                    "accuracy",
-                    "undecided test points % (settled by tie-break)",
-                ],
-                rows,
-            ),
-        ],
-        notes="Independent discriminants need not agree, so their literal rules leave gaps and "
-        "overlaps; argmax compares all C scores at once and is undecided only on exact ties. "
-        "One-vs-rest leaves large gaps; the one-vs-one tie region (each class wins one duel) "
-        "is small, and when the pairwise boundaries nearly meet at one point (the symmetric "
-        "triangle) it shrinks below the grid or leaves the box. Implementations, ours and "
-        "scikit-learn's, settle both by a tie-break (largest f_c, or summed confidence), which "
-        "is why accuracy barely suffers.",
-    )

@@ -1,15 +1,25 @@
-"""The experiment registry: ``@register`` records an experiment; ``list_experiments`` finds them.
+"""The experiment registry: ``register`` records an experiment; ``list_experiments`` finds them.
 
-An experiment is a plain function ``run(config, ctx) -> Result`` decorated with::
+An experiment is three functions and the rules of its claims::
 
-    @register(
+    register(
         "g3_product_of_factors",
         claims=("G3",),
         title="The gradient of a sigmoid chain is a product of factors",
-        config=G3Config,                      # a dataclass with defaults
+        config=G3Config,                      # a dataclass with defaults (and ranges)
         presets={"quick": {...}, "full": {...}, "tiny": {...}},
+        rules=(G3_RULE,),                     # one Rule per claim, fixed before the run
+        measure=measure,                      # (config, ctx) -> metrics: trains, computes; cached
+        judge=judge,                          # (metrics, config) -> [Verdict]: pure, no torch
+        draw=draw,                            # (metrics, config, canvas) -> None: figures, tables
+        notes="why, in two sentences",
     )
-    def run(cfg: G3Config, ctx: Context) -> Result: ...
+
+``measure`` is the only part that trains or computes; its metrics (JSON) are stored, so
+``judge`` and ``draw`` can be rerun from them alone (``nndl report --redraw``). ``judge`` sees the
+metrics exactly as they come back from JSON (tuples are lists, numpy/torch numbers are plain,
+non-finite floats are the strings ``"inf"``, ``"-inf"``, ``"nan"``: read them with
+:func:`~nndl.experiments.as_float`).
 
 Modules named ``<area letter>_*.py`` in this package are imported on first use, so adding an
 experiment means adding a function to one of them.
@@ -30,6 +40,7 @@ from typing import Any
 from .._validation import ValidationError, closest_first
 from .claims import AREAS, CLAIMS
 from .config import build_config
+from .rules import Rule
 
 __all__ = [
     "SCALES",
@@ -55,19 +66,33 @@ class UnknownExperimentError(ValidationError, KeyError):
         return str(self.args[0])
 
 
+Measure = Callable[[Any, Any], dict[str, Any]]
+Judge = Callable[[Mapping[str, Any], Any], list[Any]]
+Draw = Callable[[Mapping[str, Any], Any, Any], None]
+
+
 @dataclass(frozen=True)
 class Experiment:
-    """A registered experiment (see the module docstring)."""
+    """A registered experiment (see the module docstring).
+
+    Attributes:
+        rules: ``{claim: Rule}``, one declared rule per claim.
+        measure, judge, draw: the three parts.
+    """
 
     name: str
     claims: tuple[str, ...]
     title: str
     config_cls: type
     presets: Mapping[str, Mapping[str, Any]]
-    fn: Callable[..., Any] = field(repr=False)
+    measure: Measure = field(repr=False)
+    judge: Judge = field(repr=False)
+    draw: Draw = field(repr=False)
+    rules: Mapping[str, Rule] = field(default_factory=dict)
+    notes: str = ""
     module: str = ""
 
-    def config(self, scale: str = "quick", overrides: Mapping[str, Any] = ()) -> Any:
+    def config(self, scale: str = "quick", overrides: Mapping[str, Any] | None = None) -> Any:
         """The typed config for ``scale`` with ``overrides`` (strings are parsed) applied."""
         if scale not in SCALES:
             raise ValidationError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
@@ -91,8 +116,19 @@ def register(
     title: str,
     config: type,
     presets: Mapping[str, Mapping[str, Any]],
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register ``fn(config, ctx) -> Result`` as an experiment (see module docstring)."""
+    rules: tuple[Rule, ...] | list[Rule],
+    measure: Measure,
+    judge: Judge,
+    draw: Draw,
+    notes: str = "",
+) -> Experiment:
+    """Register an experiment (see the module docstring) and return it.
+
+    Raises:
+        ValueError: a malformed name, unknown claim IDs, a missing preset, a preset that breaks
+            the config's types or ranges, or not exactly one rule per claim.
+        TypeError: ``config`` is not a dataclass or a part is not callable.
+    """
     if not _NAME_RE.match(name):
         raise ValueError(f"experiment name must look like 'g3_product_of_factors', got {name!r}")
     unknown = [c for c in claims if c not in CLAIMS]
@@ -105,22 +141,33 @@ def register(
         raise ValueError(f"{name}: presets must include quick and full; missing {sorted(missing)}")
     for preset in presets.values():
         build_config(config, preset)  # fail at import time on a bad preset
-
-    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
-        if name in _REGISTRY and _REGISTRY[name].fn.__qualname__ != fn.__qualname__:
-            raise ValueError(f"experiment {name!r} is registered twice")
-        _REGISTRY[name] = Experiment(
-            name=name,
-            claims=tuple(claims),
-            title=title,
-            config_cls=config,
-            presets=dict(presets),
-            fn=fn,
-            module=inspect.getmodule(fn).__name__ if inspect.getmodule(fn) else "",
+    by_claim = {rule.claim: rule for rule in rules}
+    if sorted(by_claim) != sorted(claims) or len(by_claim) != len(rules):
+        raise ValueError(
+            f"{name}: needs exactly one rule per claim {list(claims)}, got rules for "
+            f"{[r.claim for r in rules]}"
         )
-        return fn
-
-    return decorator
+    for part, fn in (("measure", measure), ("judge", judge), ("draw", draw)):
+        if not callable(fn):
+            raise TypeError(f"{name}: {part} must be callable, got {fn!r}")
+    module = inspect.getmodule(measure)
+    if name in _REGISTRY and _REGISTRY[name].module != (module.__name__ if module else ""):
+        raise ValueError(f"experiment {name!r} is registered twice")
+    exp = Experiment(
+        name=name,
+        claims=tuple(claims),
+        title=title,
+        config_cls=config,
+        presets=dict(presets),
+        measure=measure,
+        judge=judge,
+        draw=draw,
+        rules={c: by_claim[c] for c in claims},
+        notes=notes,
+        module=module.__name__ if module else "",
+    )
+    _REGISTRY[name] = exp
+    return exp
 
 
 def _discover() -> None:

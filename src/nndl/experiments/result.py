@@ -25,24 +25,31 @@ class Verdict:
         status: ``"holds"``, ``"does not hold"`` or ``"inconclusive"``.
         evidence: one sentence that quotes the numbers the status was decided from.
         key: the key number for the report's summary table, e.g. ``"last/first = 84×"``.
+        reason: for "inconclusive": which guard failed or which interval straddled the margin,
+            and what budget would settle it.
+        rule: the claim's declared rule (:meth:`Rule.text`), attached by the runner.
     """
 
     claim: str
     status: Status
     evidence: str
     key: str = ""
+    reason: str = ""
+    rule: str = ""
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
 
     @classmethod
-    def from_check(cls, claim: str, holds: bool | None, evidence: str, key: str = "") -> Verdict:
+    def from_check(
+        cls, claim: str, holds: bool | None, evidence: str, key: str = "", reason: str = ""
+    ) -> Verdict:
         """``holds`` True → "holds", False → "does not hold", None → "inconclusive"."""
         status: Status = (
             "inconclusive" if holds is None else ("holds" if holds else "does not hold")
         )
-        return cls(claim, status, evidence, key)
+        return cls(claim, status, evidence, key, reason)
 
 
 @dataclass
@@ -69,7 +76,7 @@ class Result:
 
     Experiments fill ``metrics`` (JSON-serialisable numbers, lists, dicts), ``verdicts`` (one per
     claim the experiment covers), ``tables`` and optionally ``notes`` (a short "why" paragraph).
-    Figures are saved through :meth:`Context.save_figure` and added by the runner. The runner
+    Figures and tables come from the experiment's ``draw`` (:class:`Canvas`). The runner
     fills the remaining fields.
     """
 
@@ -94,6 +101,8 @@ class Result:
     environment: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     cached: bool = False
+    #: set when the latest run failed and this (older, good) result was kept: its error text
+    last_failure: str = ""
 
     def verdict(self, claim: str) -> Verdict | None:
         """The verdict for ``claim``, or None."""
@@ -102,6 +111,7 @@ class Result:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("cached")
+        data.pop("last_failure")
         return data
 
     @classmethod

@@ -3,6 +3,6 @@
 It only reads results (never trains); see :func:`build_report`.
 """
 
-from .build import build_report, collect_results
+from .build import ReportError, build_report, collect_results, load_report, stability_rows
 
-__all__ = ["build_report", "collect_results"]
+__all__ = ["ReportError", "build_report", "collect_results", "load_report", "stability_rows"]

@@ -1,0 +1,348 @@
+r"""G7: the right initialisation scale avoids both vanishing and exploding gradients.
+
+The backward pass multiplies the error signal by :math:`W^\top \operatorname{diag}\sigma'(z)` at
+every layer, with a typical gain :math:`g = m\,\sqrt{E[\sigma'(z)^2]}` for weights
+:math:`N(0, m^2/n_{in})`. Too small an :math:`m` gives :math:`g < 1` (vanishing), too large
+:math:`g > 1` (exploding, or saturation). Xavier/Glorot (:math:`m = 1` for square layers) is
+derived for units with :math:`\sigma'(0) = 1` and zero-mean outputs — true of tanh; He
+(:math:`m = \sqrt 2`) for ReLU, which halves the second moment.
+
+The sigmoid fits neither assumption: :math:`\sigma'(0) = 1/4`, so at :math:`m = 1` the gain is
+about 1/4 per layer, and its outputs have mean about 1/2, so the next layer's pre-activations
+get variance :math:`m^2 E[a^2]` with :math:`E[a^2] \approx 0.3`, not :math:`m^2 \operatorname{Var}
+(a)`. Qiu's book multiplies Xavier by 4 for the logistic to undo the 1/4; then the
+non-zero mean pushes the units into saturation, where :math:`\sigma'` is far below 1/4. Both are
+tested as "right" scales for the sigmoid; the verdict says which, if any, works.
+
+Two questions are kept apart:
+
+- **propagation at initialisation** (no training budget involved): the ratio of the first to the
+  last hidden layer's learning speed :math:`s_1/s_L` over many seeds, for every scale and depth;
+- **trainability** at each right scale: the deep net's training accuracy against a 2-layer net
+  with the same activation and scale, after the same SGD budget on the same batches (paired).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import numpy as np
+from torch import nn
+
+from nndl.analysis import (
+    all_of,
+    any_of,
+    decide,
+    hidden_layer_speeds,
+    mean_interval,
+    paired_interval,
+)
+from nndl.data import load_digits_split
+from nndl.nn import ACTIVATIONS, mlp
+from nndl.train import StackedModels, fit_stacked, stacked_accuracy
+
+from .config import ConfigError, Range
+from .context import Canvas, Context
+from .registry import register
+from .result import Verdict
+from .rules import Rule, as_float
+
+__all__ = ["G7_RULE", "RIGHT_SCALES", "G7Config", "draw", "judge", "measure"]
+
+SQRT2 = math.sqrt(2.0)
+
+#: The scales the claim names, in units of 1/√n_in: Xavier/Glorot for sigmoid and tanh (with
+#: Qiu's ×4 for the logistic), He for ReLU.
+RIGHT_SCALES: dict[str, dict[str, float]] = {
+    "sigmoid": {"Xavier": 1.0, "Xavier ×4 (Qiu)": 4.0},
+    "tanh": {"Xavier": 1.0},
+    "relu": {"He": SQRT2},
+}
+
+
+@dataclass
+class G7Config:
+    activations: tuple[str, ...] = ("sigmoid", "tanh", "relu")
+    scales: tuple[float, ...] = (0.25, 0.5, 1.0, SQRT2, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
+    depths: tuple[int, ...] = (2, 6, 12)  # judged at the deepest
+    width: int = 32
+    seeds: Annotated[int, Range(2)] = 5
+    n_images: int = 500  # images of the gradient at initialisation
+    train_images: int = 600  # images the trainability nets fit
+    epochs: int = 25  # 10 steps per epoch at batch 64: 250 SGD steps
+    batch_size: int = 64
+    lr: float = 0.02
+    momentum: Annotated[float, Range(0.0, 0.99)] = 0.9
+
+    def __post_init__(self) -> None:
+        for act in self.activations:
+            if act not in ACTIVATIONS or act not in RIGHT_SCALES:
+                raise ConfigError(f"activations must be among {list(RIGHT_SCALES)}, got {act!r}")
+            missing = [m for m in RIGHT_SCALES[act].values() if m not in self.scales]
+            if missing:
+                raise ConfigError(f"scales must include {act}'s right scales {missing}")
+        if max(self.depths) <= 2:
+            raise ConfigError(f"depths must include one deeper than 2, got {self.depths}")
+
+
+G7_RULE = Rule(
+    claim="G7",
+    statistic="at the deepest depth L, per seed: r = log10(s_1 / s_L), first over last hidden "
+    "layer's ||dC/db_l|| at initialisation (under/overflow clipped to ±clip decades); and the "
+    "paired difference of training accuracy, L-layer net − 2-layer net with the same "
+    "activation and scale, after the same SGD budget; 95 % t intervals",
+    holds="for every activation: at some right scale (sigmoid: Xavier or Xavier ×4; tanh: "
+    "Xavier; ReLU: He) r's interval lies inside (−1, 1) and the accuracy interval wholly above "
+    "−margin; at the smallest scale r's interval lies wholly below −1 (vanishes), at the "
+    "largest wholly above 1 (explodes)",
+    does_not_hold="for some activation every right scale has an interval wholly on the wrong "
+    "side, or the smallest/largest scale's r interval lies wholly on the wrong side of ∓1",
+    inconclusive="an interval straddles its threshold, or a guard fails: the 2-layer reference "
+    "below min_accuracy (did not train: that scale's trainability part is inconclusive, its "
+    "propagation part is still judged) or a NaN ratio",
+    seeds=5,
+    rationale="propagation is judged at initialisation, free of any budget; trainability is "
+    "relative to a net too shallow to suffer from either failure, so a hard task or a short "
+    "budget cannot fail the claim by itself",
+    params={
+        "band_log10": 1.0,
+        "margin": 0.05,
+        "min_accuracy": 0.8,
+        "clip": 30.0,
+        "confidence": 0.95,
+    },
+)
+
+
+def _stack(cfg: G7Config, ctx: Context, act: str, m: float, depth: int, k: int) -> StackedModels:
+    sizes = [64] + [cfg.width] * depth + [10]
+
+    def factory(s: int) -> nn.Module:
+        kw = {"std": m, "fan_in_scaled": True, "generator": ctx.generator(k + s)}
+        return mlp(sizes, act, init="gaussian", init_kwargs=kw)
+
+    return StackedModels.from_factory(factory, range(cfg.seeds), input_dims=2).to(ctx.device)
+
+
+def _key(m: float) -> str:
+    return f"{m:.4g}"
+
+
+def measure(cfg: G7Config, ctx: Context) -> dict[str, Any]:
+    """log10(s_1/s_L) per seed for every activation, depth and scale; trainability at the
+    right scales (deepest depth against 2 hidden layers)."""
+    split = load_digits_split(ctx.seed)
+    assert split.y_train is not None and split.y_test is not None  # digits are labelled
+    x, y = (
+        split.x_train[: cfg.n_images].to(ctx.device),
+        split.y_train[: cfg.n_images].to(ctx.device),
+    )
+    xt, yt = (
+        split.x_train[: cfg.train_images].to(ctx.device),
+        split.y_train[: cfg.train_images].to(ctx.device),
+    )
+    deep = max(cfg.depths)
+    ratio: dict[str, dict[str, dict[str, list[float]]]] = {}
+    first: dict[str, dict[str, dict[str, float]]] = {}
+    train: dict[str, dict[str, dict[str, list[float]]]] = {}
+    for i, act in enumerate(cfg.activations):
+        ratio[act], first[act], train[act] = {}, {}, {}
+        for r, depth in enumerate(ctx.track(cfg.depths, f"G7 {act} at init")):
+            ratio[act][str(depth)], first[act][str(depth)] = {}, {}
+            for c, m in enumerate(cfg.scales):
+                nets = _stack(cfg, ctx, act, m, depth, 1_000_000 * (i + 1) + 10_000 * r + 100 * c)
+                sp = hidden_layer_speeds(nets, x, y).double()
+                ratio[act][str(depth)][_key(m)] = (sp[:, 0] / sp[:, -1]).log10().tolist()
+                first[act][str(depth)][_key(m)] = float(sp[:, 0].log().mean().exp())
+        for j, m in enumerate(RIGHT_SCALES[act].values()):
+            train[act][_key(m)] = {}
+            for depth in (2, deep):
+                nets = _stack(cfg, ctx, act, m, depth, 50_000_000 + 1_000_000 * i + 1000 * j)
+                fit_stacked(
+                    nets,
+                    xt,
+                    yt,
+                    lr=cfg.lr,
+                    momentum=cfg.momentum,
+                    epochs=cfg.epochs,
+                    batch_size=cfg.batch_size,
+                    seed=ctx.seed,
+                    on_nonfinite="freeze",
+                )
+                train[act][_key(m)][str(depth)] = stacked_accuracy(nets, xt, yt).tolist()
+    return {"data": split.name, "log10_ratio": ratio, "first_speed": first, "train_acc": train}
+
+
+def _interval(values: list[Any], conf: float) -> Any:
+    clip = G7_RULE["clip"]
+    r = np.array([as_float(v) for v in values])
+    if np.isnan(r).any():
+        return None
+    return mean_interval(np.clip(r, -clip, clip), conf)
+
+
+def _within(iv: Any, band: float) -> str:
+    return all_of([decide(iv, -band, above=True), decide(iv, band, above=False)])
+
+
+def _activation(metrics: Mapping[str, Any], cfg: G7Config, act: str) -> tuple[str, str, str, str]:
+    """(decision, evidence, guard reason, right-scale decision) for one activation at the
+    deepest depth."""
+    conf, band, deep = G7_RULE["confidence"], G7_RULE["band_log10"], str(max(cfg.depths))
+    ratios = metrics["log10_ratio"][act][deep]
+    small, large = (
+        _interval(ratios[_key(min(cfg.scales))], conf),
+        _interval(ratios[_key(max(cfg.scales))], conf),
+    )
+    right, parts, guards = [], [], []
+    for name, m in RIGHT_SCALES[act].items():
+        prop = _interval(ratios[_key(m)], conf)
+        acc = metrics["train_acc"][act][_key(m)]
+        a_deep = [as_float(v) for v in acc[deep]]
+        a_two = [as_float(v) for v in acc["2"]]
+        iv_t = paired_interval(a_deep, a_two, conf)
+        # each guard voids only its own part: propagation is judged apart from training
+        prop_d = "inconclusive" if prop is None else _within(prop, band)
+        train_d = decide(iv_t, -G7_RULE["margin"])
+        if prop is None:
+            guards.append(f"{act} {name}: NaN ratio at initialisation")
+        if float(np.mean(a_two)) < G7_RULE["min_accuracy"]:
+            guards.append(f"{act} {name}: 2-layer net at {np.mean(a_two):.2f} (did not train)")
+            train_d = "inconclusive"
+        right.append(all_of([prop_d, train_d]))
+        parts.append(
+            f"{name} (m={m:.3g}): r = {_fmt(prop)} ({_per_layer(prop, int(deep))}/layer), "
+            f"Δacc {100 * iv_t.estimate:+.0f} [{100 * iv_t.low:+.0f}, {100 * iv_t.high:+.0f}] pts "
+            f"({100 * np.mean(a_two):.0f} → {100 * np.mean(a_deep):.0f} %)"
+        )
+    if small is None or large is None:
+        guards.append(f"{act}: NaN ratio at the smallest or largest scale")
+        ends = ["inconclusive"]
+    else:
+        ends = [decide(small, -band, above=False), decide(large, band, above=True)]
+    decision = all_of([any_of(right), *ends])
+    text = (
+        f"{act}: " + "; ".join(parts) + f"; m={min(cfg.scales):g}: r = {_fmt(small)}; "
+        f"m={max(cfg.scales):g}: r = {_fmt(large)} → {decision}"
+    )
+    return decision, text, "; ".join(guards), any_of(right)
+
+
+def _fmt(iv: Any) -> str:
+    return "NaN" if iv is None else f"{iv.estimate:.2f} [{iv.low:.2f}, {iv.high:.2f}]"
+
+
+def _per_layer(iv: Any, depth: int) -> str:
+    return "?" if iv is None else f"×{10 ** (iv.estimate / (depth - 1)):.2f}"
+
+
+def judge(metrics: Mapping[str, Any], cfg: G7Config) -> list[Verdict]:
+    results = {a: _activation(metrics, cfg, a) for a in cfg.activations}
+    status = all_of(r[0] for r in results.values())
+    evidence = (
+        f"At {max(cfg.depths)} hidden layers of {cfg.width} ({cfg.seeds} seeds, "
+        f"{metrics['data']}; weights N(0, m²/n_in); r = log10(s₁/s_L) at init, band ±1; Δacc = "
+        f"training accuracy vs a 2-layer net after {cfg.epochs} epochs, margin "
+        f"{100 * G7_RULE['margin']:.0f} pts): " + " | ".join(r[1] for r in results.values())
+    )
+    if "sigmoid" in results and results["sigmoid"][3] == "does not hold":
+        evidence += (
+            " — the sigmoid fails: σ'(0) = 1/4 shrinks the signal at m = 1, and its outputs "
+            "(mean ≈ 1/2) are not zero-mean, so at m = 4 the pre-activations grow and saturate."
+        )
+    guards = "; ".join(r[2] for r in results.values() if r[2])
+    reason = ""
+    if status == "inconclusive":
+        reason = guards or "an interval straddles its threshold; more seeds would narrow it"
+    key = ", ".join(f"{a} {r[0]}" for a, r in results.items())
+    return [Verdict("G7", status, evidence, key=key, reason=reason)]
+
+
+def draw(metrics: Mapping[str, Any], cfg: G7Config, canvas: Canvas) -> None:
+    acts, scales, depths = list(cfg.activations), list(cfg.scales), list(cfg.depths)
+    fig, axes = canvas.subplots(1, len(acts), figsize=(4.8 * len(acts), 3.6), squeeze=False)
+    for col, act in enumerate(acts):
+        ax = axes[0][col]
+        grid = np.array(
+            [
+                [
+                    np.nanmean([as_float(v) for v in metrics["log10_ratio"][act][str(d)][_key(m)]])
+                    for m in scales
+                ]
+                for d in depths
+            ]
+        )
+        image = ax.imshow(
+            np.ma.masked_invalid(np.clip(grid, -12, 12)),
+            aspect="auto",
+            origin="lower",
+            cmap="coolwarm",
+            vmin=-12,
+            vmax=12,
+        )
+        fig.colorbar(image, ax=ax).set_label("log10(s₁/s_L) at init", fontsize=7)
+        ax.set_xticks(range(len(scales)), [f"{m:.3g}" for m in scales], fontsize=7, rotation=45)
+        ax.set_yticks(range(len(depths)), [str(d) for d in depths])
+        ax.set(xlabel="weight scale m (std = m/√n_in)", ylabel="hidden layers", title=act)
+        for name, m in RIGHT_SCALES[act].items():
+            for r in range(len(depths)):
+                ax.text(scales.index(m), r, name[0], ha="center", va="center", fontweight="bold")
+    canvas.save(
+        fig,
+        "init_scale",
+        "First-over-last hidden-layer learning speed at initialisation (log10, mean over seeds; "
+        "0 = balanced, blue = vanishing, red = exploding). Letters mark the right scales "
+        "(X = Xavier, H = He).",
+    )
+    rows = []
+    for act in acts:
+        for name, m in RIGHT_SCALES[act].items():
+            acc = metrics["train_acc"][act][_key(m)]
+            rows.append(
+                [
+                    act,
+                    name,
+                    f"{m:.3g}",
+                    *(
+                        f"{100 * np.mean([as_float(v) for v in acc[d]]):.1f}"
+                        for d in ("2", str(max(depths)))
+                    ),
+                ]
+            )
+    canvas.table(
+        f"Trainability at the right scales: training accuracy (%) after {cfg.epochs} epochs",
+        ["activation", "scale", "m", "2 hidden layers", f"{max(depths)} hidden layers"],
+        rows,
+        caption=f"SGD lr {cfg.lr}, momentum {cfg.momentum}, batch {cfg.batch_size}, "
+        f"{cfg.train_images} training images, {cfg.seeds} seeds side by side.",
+    )
+
+
+register(
+    "g7_init_scale",
+    claims=("G7",),
+    title="Initialisation scale × depth: too small vanishes, too large explodes, Xavier/He work",
+    config=G7Config,
+    presets={
+        "tiny": {
+            "scales": (0.25, 1.0, SQRT2, 4.0, 16.0),
+            "depths": (2, 4),
+            "seeds": 2,
+            "n_images": 100,
+            "train_images": 128,
+            "epochs": 1,
+        },
+        "quick": {},
+        "full": {"depths": (2, 4, 6, 8, 12), "seeds": 10, "train_images": 1167, "epochs": 30},
+    },
+    rules=(G7_RULE,),
+    measure=measure,
+    judge=judge,
+    draw=draw,
+    notes="The per-layer gain of the backward pass is m·√E[σ'(z)²]: near one at the right "
+    "scale, below one when m is too small and above one when it is too large. Xavier assumes "
+    "σ'(0) = 1 and zero-mean outputs: true for tanh, false for the sigmoid.",
+)
