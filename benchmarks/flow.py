@@ -21,7 +21,9 @@ On 1 CPU thread, for :class:`nndl.flow.PWCNetLite` (the shipped weights, or ``--
 The targets checked at the end (printed, and in the JSON): learned EPE below classical and
 below half of zero flow on the perturbed benchmark, and per pyramid level at equal resolution
 (each level's flow upsampled to full size; the network decodes at 1/16, 1/8 and 1/4 of the
-input, the classical estimator at 1/8 … 1 for 160-px pairs, so they share 1/8 and 1/4).
+input and upsamples its 1/4 flow by learned convex combinations; the classical estimator at
+1/8 … 1 for 160-px pairs, so they share 1/8 and 1/4). The network is scored as
+``PWCNetLite.predict`` runs it by default: the mean over the four flips of each pair.
 
 Run: ``python benchmarks/flow.py [--weights PATH] [--json OUT.json]``.
 """

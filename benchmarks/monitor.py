@@ -15,20 +15,21 @@ information, gradients only (``activations=False``) at ``every=1``/``every=10``,
 update ratios (``watch_optimizer``), and activation statistics on every recorded step
 (``activation_every=1``). Each configuration runs ``--steps``
 steps per round from the same initial weights; every round runs all configurations interleaved
-in chunks of 25 steps (alternating the order, so they share the machine's load), the first round
+in chunks of 10 steps (alternating the order, so they share the machine's load), the first round
 is a warm-up, and the reported ratio is the median over the rounds of CPU time with ÷ CPU time
-without in the same round (``time.process_time``, because the
-machine is shared). Noise between two identical runs is a few per cent here, so the table also
-gives the CPU time spent inside ``record()`` itself and the ratio it implies
-(1 + record time / step time), which is exact for the configurations whose only work is
-``record()`` (activations off, no update ratios).
+without in the same round (``time.process_time``, because the machine is shared). An **A/A
+control** — a second copy of the bare step, configured exactly like the baseline — measures the
+benchmark's own noise and bias: its ratio would be 1.000 on a quiet machine, and a monitored
+ratio is only resolved to within the control's distance from 1. The table also gives the CPU time
+spent inside ``record()`` itself and the ratio it implies (1 + record time / step time), which is
+exact for the configurations whose only work is ``record()`` (activations off, no update ratios).
 
 The second table times ``record()`` alone on networks with more and more parameter tensors to
 show how the cost grows with their number.
 
 Usage::
 
-    python benchmarks/monitor.py            # full: 300 steps, 5 rounds
+    python benchmarks/monitor.py            # full: 300 steps, 11 rounds
     python benchmarks/monitor.py --steps 100 --rounds 3
 """
 
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -65,6 +67,7 @@ def _configs() -> dict[str, Callable[[nn.Module, torch.optim.Optimizer], Gradien
 
     return {
         "without monitor": lambda model, opt: None,
+        "without monitor (A/A control)": lambda model, opt: None,
         "defaults: GradientMonitor(model)": lambda model, opt: GradientMonitor(model),
         "defaults, every=10": lambda model, opt: GradientMonitor(model, every=10),
         "every=1, activations=False": make(1, False),
@@ -96,10 +99,10 @@ class _Runner:
             self.i += 1
             opt.zero_grad(set_to_none=True)
             loss_fn(model(x), y).backward()
+            t0 = clock()  # timed in every configuration, so the clock's own cost cancels
             if monitor is not None:
-                t0 = clock()
                 monitor.record()
-                own += clock() - t0
+            own += clock() - t0
             opt.step()
         return clock() - start, own
 
@@ -120,7 +123,12 @@ def bench_model(
     times: dict[str, list[float]] = {k: [] for k in configs}
     owns: dict[str, list[float]] = {k: [] for k in configs}
     for r in range(rounds + 1):
-        runners = {k: _Runner(model, build, (xs, ys)) for k, build in configs.items()}
+        # fresh copies each round, allocated in a shuffled order: where a copy lands in memory
+        # shifts its step time by a few per cent (the A/A control shows it), so no
+        # configuration keeps the same place round after round
+        keys = list(configs)
+        random.Random(r).shuffle(keys)
+        runners = {k: _Runner(model, configs[k], (xs, ys)) for k in keys}
         total = dict.fromkeys(configs, 0.0)
         own = dict.fromkeys(configs, 0.0)
         for c in range(0, steps, chunk):
@@ -135,7 +143,8 @@ def bench_model(
             if r > 0:  # round 0 warms up
                 times[key].append(total[key])
                 owns[key].append(own[key])
-    base = times["without monitor"]
+    baseline = "without monitor"
+    base = times[baseline]
     rows = []
     for key, values in times.items():
         ratios = [t / b for t, b in zip(values, base, strict=True)]
@@ -146,7 +155,7 @@ def bench_model(
                 statistics.median(ratios),
                 min(ratios),
                 max(ratios),
-                1e6 * statistics.median(owns[key]) / steps,
+                1e6 * (statistics.median(owns[key]) - statistics.median(owns[baseline])) / steps,
             )
         )
     return name, rows
@@ -172,8 +181,8 @@ def bench_tensor_count(counts: tuple[int, ...], repeats: int = 300) -> list[tupl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--chunk", type=int, default=25, help="steps per interleaved chunk")
+    parser.add_argument("--rounds", type=int, default=11)
+    parser.add_argument("--chunk", type=int, default=10, help="steps per interleaved chunk")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

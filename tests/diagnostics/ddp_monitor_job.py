@@ -60,4 +60,5 @@ if __name__ == "__main__":
         json.dumps({"numbers": numbers(monitor), "wrote": written is not None})
     )
     if torch.distributed.is_initialized():
+        torch.distributed.barrier()  # no rank tears gloo down while another still writes
         torch.distributed.destroy_process_group()

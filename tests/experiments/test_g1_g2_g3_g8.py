@@ -1,23 +1,19 @@
-"""G1, G2, G3, G8: each judge on hand-made metrics on both sides of every threshold, and the
-measurements the judges rely on.
+"""G1, G2, G3, G8: each judge on hand-made metrics on both sides of every threshold, and G8's task.
 
-The experiments themselves run at the tiny scale in ``test_smoke.py``.
+The measurements the judges rely on are library functions, tested in tests/analysis and
+tests/nn; the experiments themselves run at the tiny scale in ``test_smoke.py``.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from nndl import DTypeError, ValidationError
 from nndl.data import ADDING_BASELINE_MSE, adding_problem
 from nndl.experiments import g_chain, g_recurrent, g_speeds
 from nndl.experiments.config import ConfigError
-from nndl.nn import SequenceModel
 
 NIELSEN = g_speeds.NIELSEN_SPEEDS
 
@@ -47,41 +43,6 @@ def test_adding_problem_is_reproducible_and_validates():
         adding_problem(5, 1)
     with pytest.raises(DTypeError, match="generator must be a torch.Generator"):
         adding_problem(5, 8, generator=3)
-
-
-# -- measurements ------------------------------------------------------------------------------
-def test_nielsen_cost_is_the_cross_entropy_of_sigmoid_outputs_per_copy():
-    gen = torch.Generator().manual_seed(0)
-    out = torch.randn(3, 5, 4, generator=gen)
-    target = F.one_hot(torch.tensor([0, 3, 1, 1, 2]), 4).float()
-    a = torch.sigmoid(out)
-    expected = -(target * a.log() + (1 - target) * (1 - a).log()).sum(-1).mean(-1)
-    torch.testing.assert_close(g_speeds.nielsen_cost(out, target), expected)
-    per_copy = target.expand(3, 5, 4)  # one batch per copy gives the same
-    torch.testing.assert_close(g_speeds.nielsen_cost(out, per_copy), expected)
-
-
-def test_state_gradient_norms_match_one_sequence_at_a_time():
-    torch.manual_seed(0)
-    model = SequenceModel(2, 4, 1, cell="rnn")
-    x, y = adding_problem(3, 6, torch.Generator().manual_seed(0))
-    batch = np.array(g_recurrent.state_gradient_norms(model, x, y))
-    singles = np.mean(
-        [g_recurrent.state_gradient_norms(model, x[i : i + 1], y[i : i + 1]) for i in range(3)], 0
-    )
-    np.testing.assert_allclose(batch, singles, rtol=1e-5)
-    assert batch.shape == (6,)
-
-
-def test_decades_fit_distances_one_and_beyond_and_floor_underflow():
-    distance = np.arange(50)[::-1]  # entry t is at distance 49 - t
-    assert g_recurrent.decades(list(0.8**distance)) == pytest.approx(-49 * math.log10(0.8))
-    # distance 0 (the read-out's own gradient) is left out of the fit
-    spike = np.where(distance == 0, 100.0, 0.9**distance)
-    assert g_recurrent.decades(list(spike)) == pytest.approx(-49 * math.log10(0.9))
-    underflow = [0.0] * 48 + [1e-3, 1.0]  # only distance 1 (and 0) is non-zero
-    assert g_recurrent.decades(underflow) == g_recurrent.UNDERFLOW_DECADES
-    assert g_recurrent.decades(["inf"] * 48 + [0.0, 1.0]) == g_recurrent.UNDERFLOW_DECADES
 
 
 # -- G1 judge ----------------------------------------------------------------------------------

@@ -11,13 +11,11 @@ from nndl.experiments.l_linear import (
     L2_RULE,
     L1Config,
     L2Config,
-    _boundary_geometry,
     _map_rgb,
     expected_discriminants,
     judge_l1,
     judge_l2,
 )
-from nndl.linear import LinearClassifier
 
 
 # -- L1 ----------------------------------------------------------------------------------------
@@ -63,17 +61,6 @@ def test_l1_guard_no_boundary_in_the_box_is_inconclusive():
     assert v.status == "inconclusive" and "guard" in v.reason
     # a sign mismatch still refutes: the guard only protects the geometry
     assert judge_l1(l1_metrics(mismatches=3, distance=None), CFG1)[0].status == "does not hold"
-
-
-def test_l1_boundary_geometry_of_a_fitted_classifier_lies_on_the_line():
-    rng = np.random.default_rng(0)
-    Z = np.concatenate([rng.normal(-2, 1, (60, 2)), rng.normal(2, 1, (60, 2))])
-    y = np.repeat([0, 1], 60)
-    clf = LinearClassifier("logistic").fit(Z, y)
-    geo = _boundary_geometry(clf, Z, 80)
-    assert geo["boundary_points"] > 0
-    assert geo["max_distance_to_line"] <= geo["grid_step"]
-    assert (geo["components_positive"], geo["components_negative"]) == (1, 1)
 
 
 def test_l1_config_refuses_bad_values():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nndl.data import write_idx
-from nndl.experiments import get_experiment, run_experiment
+from nndl.experiments import ConfigError, get_experiment, run_experiment
 from nndl.experiments.p_pooling_cost import _builders
 from nndl.nn import cnn
 
@@ -48,6 +48,27 @@ def test_p1_global_average_arm_matches_the_pooled_parameter_count():
     }
     assert counts["max"] == counts["avg"] < counts["none"]
     assert abs(counts["none_gap"] - counts["max"]) <= 0.01 * counts["max"]
+
+
+def test_p1_each_seed_needs_its_training_set_inside_the_pool():
+    exp = get_experiment("p1_pooling_cost")
+    with pytest.raises(ConfigError, match="n_pool"):
+        exp.config("quick", {"n_train": 300, "n_pool": 200})
+
+
+def test_f3_smallest_k_is_exact_below_the_grid_crossing(tmp_path):
+    result = _ok(run_experiment("f3_parameter_sensitivity", scale="tiny", out=tmp_path))
+    m, drop = result.metrics, get_experiment("f3_parameter_sensitivity").config("tiny").drop
+    exact = []
+    for net in m["nets"]:
+        curve = net["accuracy"]["zero"]["saliency"]
+        crossing = [k for k, a in zip(m["ks"], curve, strict=True) if net["baseline"] - a >= drop]
+        k = net["smallest_k"]["zero"]["saliency"]
+        assert (k is None) == (not crossing)
+        if crossing:
+            assert 1 <= k <= crossing[0]  # every k up to the grid's first crossing was tried
+            exact.append(k)
+    assert exact and any(k not in m["ks"] for k in exact)  # not rounded up to the grid
 
 
 def test_f4_finite_differences_agree_and_cost_two_passes_per_parameter(tmp_path):

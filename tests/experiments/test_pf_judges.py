@@ -87,6 +87,18 @@ def test_p1_straddling_loss_interval_is_inconclusive():
     assert _status("p1_pooling_cost", _p1(loss_gain=[0.3, -0.3, 0.2, -0.2, 0.05])) == "inconclusive"
 
 
+def test_p1_inconclusive_reason_names_the_interval_and_the_seeds_that_would_settle_it():
+    exp = get_experiment("p1_pooling_cost")
+    margin = P1_RULE["margin"]
+    acc = [-margin + d for d in (0.03, -0.02, 0.025, -0.015, 0.01)]  # mean −margin + 0.006
+    (verdict,) = exp.judge(_p1(acc_gain=acc), exp.config("quick"))
+    assert verdict.status == "inconclusive"
+    assert "max test accuracy" in verdict.reason and "avg test accuracy" in verdict.reason
+    assert "test loss" not in verdict.reason  # the loss intervals are clear of 0
+    seeds = int(verdict.reason.split("about ")[1].split(" seeds")[0])
+    assert seeds > 5  # more than the five it had
+
+
 def test_p1_guard_an_arm_that_underfits_voids_the_comparison():
     fit = P1_RULE["min_train_accuracy"]
     assert _status("p1_pooling_cost", _p1(none_fit=fit - 0.01)) == "inconclusive"
@@ -323,6 +335,9 @@ def test_f3_few_fraction_threshold():
 
 def test_f3_straddling_and_guard_are_inconclusive():
     assert _status("f3_parameter_sensitivity", _f3([10, 500, 10, 500, 30])) == "inconclusive"
+    exp = get_experiment("f3_parameter_sensitivity")
+    (verdict,) = exp.judge(_f3([40, 60, 30, 70, 45]), exp.config("quick"))
+    assert verdict.status == "inconclusive" and "seeds at this spread" in verdict.reason
     low = F3_RULE["min_accuracy"] - 0.05
     assert _status("f3_parameter_sensitivity", _f3([10] * 5, baseline=low)) == "inconclusive"
 

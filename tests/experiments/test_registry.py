@@ -18,7 +18,7 @@ from nndl.experiments import (
 )
 from nndl.experiments.config import ConfigError, build_config
 
-from ._toy import TOY_RULE, draw, judge, measure
+from ._toy import TOY_RULE, draw, judge, measure, unregister
 
 
 @dataclass
@@ -89,6 +89,24 @@ def test_registry_rejects_bad_declarations():
         _register(claims=("G1", "G2"), rules=[Rule("G1", "s", "h", "d", "i", 1)])
     with pytest.raises(TypeError, match="judge must be callable"):
         _register(judge="not a function")
+
+
+def test_claims_default_to_the_rules_claims_in_order():
+    rules = [Rule("G2", "s", "h", "d", "i", 1), Rule("G1", "s", "h", "d", "i", 1)]
+    name = "g9_claims_from_rules"
+    exp = register(
+        name,
+        title="t",
+        config=_Cfg,
+        presets={"quick": {}, "full": {}},
+        rules=rules,
+        measure=measure,
+        judge=judge,
+        draw=draw,
+    )
+    unregister(name)
+    assert exp.claims == ("G2", "G1")
+    assert list(exp.rules) == ["G2", "G1"]
 
 
 @dataclass

@@ -91,6 +91,22 @@ def test_tree_hash_changes_with_any_edit_addition_or_removal(tmp_path):
     assert runner_module.tree_hash(tmp_path, skip=("skip/",)) == edited
 
 
+def test_library_hash_covers_code_and_shipped_weights(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner_module, "_PACKAGE_ROOT", tmp_path)
+    library_hash = runner_module._library_hash.__wrapped__  # uncached
+    (tmp_path / "flow" / "weights").mkdir(parents=True)
+    (tmp_path / "flow" / "net.py").write_text("x = 1\n")
+    weights = tmp_path / "flow" / "weights" / "net.safetensors"
+    weights.write_bytes(b"\x00" * 8)
+    base = library_hash()
+    weights.write_bytes(b"\x01" * 8)  # new shipped weights, no code change
+    assert library_hash() != base
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "g_x.py").write_text("y = 1\n")  # hashed separately
+    weights.write_bytes(b"\x00" * 8)
+    assert library_hash() == base
+
+
 def test_redraw_rejudges_stored_metrics_without_measuring(tmp_path, toy):
     run_experiment(toy, out=tmp_path, overrides={"value": "0.5"})
     calls = CALLS["measure"]

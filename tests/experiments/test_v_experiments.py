@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
 from nndl.experiments.config import ConfigError, build_config
-from nndl.experiments.v_density import V1_RULE, DensityConfig, bits_per_dim
+from nndl.experiments.v_density import V1_RULE, DensityConfig
 from nndl.experiments.v_density import judge as judge_v1
 from nndl.experiments.v_gan import (
     BASELINES,
@@ -67,10 +65,6 @@ def test_v1_guard_untrained_vae_is_inconclusive():
 def test_v1_single_seed_cannot_decide():
     [v] = judge_v1(v1_metrics([95], [62], [40]), DensityConfig())
     assert v.status == "inconclusive"
-
-
-def test_bits_per_dim_of_the_uniform_density_is_log2_of_the_levels():
-    assert bits_per_dim(0.0, 64, 17) == pytest.approx(math.log2(17))
 
 
 def test_v1_config_wants_a_square_grid():

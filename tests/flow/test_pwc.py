@@ -5,6 +5,7 @@ import torch
 
 from nndl._validation import ShapeError, ValidationError
 from nndl.flow import (
+    PWC_RECIPE,
     PWCNetLite,
     benchmark_pairs,
     endpoint_error,
@@ -15,9 +16,11 @@ from nndl.flow import (
     pwc_loss,
     save_pwc,
     train_pwc,
+    upsample_flow,
 )
+from nndl.flow.pwc import convex_upsample
 from nndl.ops import warp
-from nndl.train import CheckpointError, save_checkpoint
+from nndl.train import CheckpointError, save_checkpoint, save_model
 
 
 def test_shapes_of_levels_and_output():
@@ -148,6 +151,37 @@ def test_flip_augment_keeps_pairs_consistent():
         torch.testing.assert_close(after, before, rtol=0.05, atol=1e-4)
 
 
+def _mirror(x: torch.Tensor, flow: bool = False) -> torch.Tensor:
+    """Left-right mirror of images, or of a flow field (whose u then changes sign)."""
+    x = x.flip(-1)
+    return torch.cat([-x[:, :1], x[:, 1:]], 1) if flow else x
+
+
+def test_symmetrised_prediction_is_exactly_flip_equivariant():
+    torch.manual_seed(0)
+    net = PWCNetLite().eval()
+    a, b = torch.rand(2, 1, 48, 64), torch.rand(2, 1, 48, 64)
+    sym, sym_mirrored = net.predict(a, b), net.predict(_mirror(a), _mirror(b))
+    torch.testing.assert_close(sym_mirrored, _mirror(sym, flow=True), rtol=1e-4, atol=1e-5)
+    one, one_mirrored = (
+        net.predict(x, y, symmetrize=False) for x, y in ((a, b), (_mirror(a), _mirror(b)))
+    )
+    assert (one_mirrored - _mirror(one, flow=True)).abs().max() > 1e-3  # one pass is not
+    torch.testing.assert_close(one, net(a, b))
+    # the mean of the four passes, each mapped back to the original frame
+    passes = [
+        one,
+        _mirror(net(_mirror(a), _mirror(b)), flow=True),
+        net(a.flip(-2), b.flip(-2)).flip(-2) * torch.tensor([1.0, -1.0]).view(1, 2, 1, 1),
+        _mirror(net(_mirror(a).flip(-2), _mirror(b).flip(-2)).flip(-2), flow=True)
+        * torch.tensor([1.0, -1.0]).view(1, 2, 1, 1),
+    ]
+    torch.testing.assert_close(sym, torch.stack(passes).mean(0), rtol=1e-4, atol=1e-5)
+    flow, levels = net.predict(a, b, return_levels=True)
+    torch.testing.assert_close(flow, sym)
+    assert [f.shape[-2:] for f in levels] == [f.shape[-2:] for f in net.forward_levels(a, b)]
+
+
 def test_shipped_weights_load_without_download_and_beat_zero_flow():
     assert pretrained_path().is_file()
     net = PWCNetLite.pretrained()
@@ -156,3 +190,101 @@ def test_shipped_weights_load_without_download_and_beat_zero_flow():
     pred = net.predict(pairs.img1, pairs.img2)
     zero = endpoint_error(torch.zeros_like(pairs.flow), pairs.flow)
     assert endpoint_error(pred, pairs.flow) < 0.5 * zero
+
+
+def _bilinear_logits(s: int, h: int, w: int) -> torch.Tensor:
+    """Mask logits whose softmax gives the bilinear (align_corners=False) weights of ×s."""
+    t = (torch.arange(s, dtype=torch.float64) + 0.5) / s - 0.5  # fine offset in coarse pixels
+    taps = torch.stack([(-t).clamp_min(0), 1 - t.abs(), t.clamp_min(0)])  # (3 neighbours, s)
+    w2 = taps[:, None, :, None] * taps[None, :, None, :]  # (3, 3, s, s): rows, cols, k, m
+    logits = w2.reshape(9, s, s).clamp_min(1e-300).log()
+    return logits.reshape(1, 9 * s * s, 1, 1).expand(1, 9 * s * s, h, w).contiguous()
+
+
+def test_convex_upsampling_keeps_a_constant_flow_exactly():
+    g = torch.Generator().manual_seed(0)
+    flow = torch.tensor([1.5, -0.25]).view(1, 2, 1, 1).expand(2, 2, 5, 7).contiguous()
+    fine = convex_upsample(flow, torch.randn(2, 9 * 16, 5, 7, generator=g), 4)
+    assert fine.shape == (2, 2, 20, 28)
+    torch.testing.assert_close(fine, 4 * flow[:, :, :1, :1].expand_as(fine))
+
+
+@pytest.mark.parametrize("s", [2, 4])
+def test_convex_upsampling_with_bilinear_weights_is_bilinear_upsampling(s):
+    # a linear flow with a kink: a wrong neighbour order or fine-pixel layout would differ
+    flow = torch.randn(1, 2, 6, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    fine = convex_upsample(flow, _bilinear_logits(s, 6, 5), s)
+    torch.testing.assert_close(fine, upsample_flow(flow, (6 * s, 5 * s)))
+
+
+def test_convex_upsampling_can_keep_a_motion_boundary_sharp():
+    # all weight on the centre neighbour: nearest-neighbour upsampling, no blending at the step
+    flow = torch.zeros(1, 2, 4, 4)
+    flow[..., 2:] = 3.0
+    mask = torch.full((1, 9 * 4, 4, 4), -30.0)
+    mask.view(1, 9, 2, 2, 4, 4)[:, 4] = 30.0
+    fine = convex_upsample(flow, mask, 2)
+    torch.testing.assert_close(fine, flow.repeat_interleave(2, -1).repeat_interleave(2, -2) * 2)
+
+
+def test_convex_upsampling_gradients_and_bad_shapes():
+    g = torch.Generator().manual_seed(2)
+    flow = torch.randn(1, 2, 3, 4, dtype=torch.float64, generator=g, requires_grad=True)
+    mask = torch.randn(1, 9 * 4, 3, 4, dtype=torch.float64, generator=g, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda f, m: convex_upsample(f, m, 2), (flow, mask))
+    with pytest.raises(ShapeError, match="mask must have shape"):
+        convex_upsample(flow, mask, 3)
+    with pytest.raises(ShapeError, match="flow must have shape"):
+        convex_upsample(flow[:, :1], mask, 2)
+
+
+@pytest.mark.parametrize("size", [(50, 38), (64, 64)])
+def test_output_has_the_input_size_for_every_upsampling(size):
+    a, b = torch.rand(1, 1, *size), torch.rand(1, 1, *size)
+    for cfg in (
+        {},
+        {"upsampling": "bilinear", "context_channels": ()},
+        {"output_level": 0, "context_channels": (8, 8)},
+    ):
+        torch.manual_seed(0)
+        net = PWCNetLite(channels=(8, 12, 16, 24), decoder_channels=(8,), **cfg)
+        levels = net(a, b, return_levels=True)
+        assert levels[-1].shape == (1, 2, *size) and len(levels) == net.decoded_levels + 1
+        assert net.predict(a, b).shape == (1, 2, *size)
+
+
+def test_checkpoints_written_before_convex_upsampling_still_load(tmp_path):
+    torch.manual_seed(0)
+    old = PWCNetLite(
+        channels=(8, 12, 16), decoder_channels=(8,), upsampling="bilinear", context_channels=()
+    )
+    config = {k: old.config[k] for k in ("in_channels", "channels", "max_displacement")}
+    config["decoder_channels"] = [8]
+    path = save_model(old, tmp_path / "v1.safetensors", kind="nndl.flow.PWCNetLite", config=config)
+    loaded = load_pwc(path)
+    assert loaded.upsampling == "bilinear" and loaded.context is None
+    a, b = torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 32)
+    torch.testing.assert_close(loaded.predict(a, b), old.predict(a, b))
+
+
+def test_context_network_refines_only_the_output_level():
+    torch.manual_seed(0)
+    net = PWCNetLite(channels=(8, 12, 16), decoder_channels=(8,))
+    a, b = torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 32)
+    with_context = net.forward_levels(a, b)
+    context, net.context = net.context, None
+    without = net.forward_levels(a, b)
+    net.context = context
+    torch.testing.assert_close(with_context[0], without[0])
+    assert not torch.allclose(with_context[-1], without[-1])
+
+
+def test_shipped_weights_are_the_recipe_and_architecture_of_the_defaults():
+    import dataclasses
+    import json
+
+    meta = json.loads(pretrained_path().with_suffix(".json").read_text())
+    assert meta["recipe"] == dataclasses.asdict(PWC_RECIPE)
+    assert meta["config"] == PWCNetLite().config
+    assert meta["command"] == "OMP_NUM_THREADS=1 nndl train pwc --out RUN"
+    assert PWCNetLite.pretrained().config == PWCNetLite().config

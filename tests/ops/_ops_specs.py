@@ -135,7 +135,7 @@ OP_SPECS = [
                 (_t(1, 2, 4, 4), _t(1, 2, 4, 4, dtype=torch.float64), 1),
                 {},
                 DTypeError,
-                r"f1 and f2 must have the same dtype",
+                r"f1, f2 must have the same dtype, got f1 torch.float32, f2 torch.float64",
             ),
             _e(
                 (_t(1, 2, 4, 4), _t(1, 2, 4, 4), 1),

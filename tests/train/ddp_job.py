@@ -63,4 +63,5 @@ if __name__ == "__main__":
     sys.stdout.write("EVIDENCE " + json.dumps(evidence) + "\n")  # one write per record
     sys.stdout.flush()
     if dist.is_initialized():
+        dist.barrier()  # no rank tears gloo down while another still writes
         dist.destroy_process_group()

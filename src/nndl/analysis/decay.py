@@ -9,6 +9,11 @@ and reports :math:`\rho = e^{b}`, the fitted decades lost over the fitted range 
 
 Zeros (a gradient that underflowed, or was flushed to zero as a denormal) and non-finite values
 carry no magnitude and are left out of the fit; the fit reports how many points it used.
+
+:func:`decades_lost` reads a gradient profile over time steps (G8): the decades the fitted line
+loses over the sequence, or float32's whole range when the gradient underflowed.
+:func:`geometric_mean` averages such positive quantities on the log scale, as their spread over
+seeds is symmetric there.
 """
 
 from __future__ import annotations
@@ -16,12 +21,24 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from .._validation import ShapeError
+from .._validation import ShapeError, check_int
 
-__all__ = ["GeometricFit", "geometric_factor", "geometric_fit"]
+__all__ = [
+    "FLOAT32_DECADES",
+    "GeometricFit",
+    "decades_lost",
+    "geometric_factor",
+    "geometric_fit",
+    "geometric_mean",
+]
+
+#: Decades of float32's range (its largest finite value is about 3.4e38): the decay assigned to
+#: a gradient that underflowed to zero.
+FLOAT32_DECADES = 38.0
 
 
 @dataclass(frozen=True)
@@ -95,3 +112,62 @@ def geometric_factor(
     r"""The factor per unit of ``x`` of :func:`geometric_fit`: :math:`\rho = e^{b}` (NaN when
     fewer than two usable points)."""
     return geometric_fit(x, values).factor
+
+
+def decades_lost(
+    profile: Sequence[Any] | np.ndarray,
+    *,
+    min_distance: int = 1,
+    underflow: float = FLOAT32_DECADES,
+) -> float:
+    r"""Decades :math:`D = -(T-1)\log_{10}\rho` a gradient profile loses over the sequence.
+
+    ``profile[t]`` is the gradient norm at time step t of T, at distance :math:`T - 1 - t` from
+    the loss; :math:`\rho` is the :func:`geometric_fit` factor over distances ``min_distance``
+    … T − 1 (distance 0, where a read-out's own gradient enters, is left out by default).
+
+    Args:
+        profile: Array[T] (JSON's "nan"/"inf" strings allowed), T ≥ 2.
+        min_distance: the smallest distance fitted (0 ≤ min_distance ≤ T − 2).
+        underflow: returned when fewer than two fitted values are positive and finite (the
+            gradient underflowed), or the fitted factor is not finite.
+
+    Returns:
+        :math:`D` (negative when the gradient grows toward early steps).
+
+    Raises:
+        ShapeError: ``profile`` is not 1-D with T ≥ 2.
+        ValidationError: ``min_distance`` out of range.
+
+    Example:
+        >>> round(decades_lost([0.1**d for d in range(9, -1, -1)]), 6)
+        9.0
+    """
+    g = np.asarray(profile, dtype=np.float64)
+    if g.ndim != 1 or g.shape[0] < 2:
+        raise ShapeError(f"profile must be 1-D with T >= 2, got shape {g.shape}", ("T",), g.shape)
+    check_int(min_distance, name="min_distance", low=0, high=g.shape[0] - 2)
+    distance = np.arange(len(g))[::-1]
+    keep = distance >= min_distance
+    fit = geometric_fit(distance[keep], g[keep])
+    if not math.isfinite(fit.factor) or fit.factor <= 0:
+        return float(underflow)
+    return -math.log10(fit.factor) * (len(g) - 1)
+
+
+def geometric_mean(values: Any, axis: int | None = None) -> Any:
+    r""":math:`\exp(\overline{\ln v})` along ``axis`` (all values when None).
+
+    Args:
+        values: positive numbers (array, nested lists; "nan"/"inf" strings allowed).
+        axis: the axis averaged over.
+
+    Returns:
+        A float (``axis`` None) or an array; 0 where a value is 0, NaN where one is NaN.
+
+    Example:
+        >>> round(float(geometric_mean([1.0, 100.0])), 12)
+        10.0
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.exp(np.log(np.asarray(values, dtype=np.float64)).mean(axis=axis))

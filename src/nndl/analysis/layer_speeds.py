@@ -26,6 +26,7 @@ restored).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -35,7 +36,13 @@ from torch import nn
 
 from .._validation import DTypeError, ShapeError, ValidationError, check_choice
 
-__all__ = ["SPEED_MEASURES", "hidden_layer_speeds", "log10_first_last", "log10_spread"]
+__all__ = [
+    "SPEED_MEASURES",
+    "hidden_layer_speeds",
+    "log10_first_last",
+    "log10_spread",
+    "spread_factor",
+]
 
 #: The two readings of a layer's learning speed (see the module docstring).
 SPEED_MEASURES: tuple[str, ...] = ("bias", "weight")
@@ -76,7 +83,7 @@ def _speed_tensor(
 
 
 def hidden_layer_speeds(
-    model: nn.Module,
+    model: nn.Module | Sequence[nn.Module],
     x: torch.Tensor,
     y: torch.Tensor,
     *,
@@ -87,7 +94,8 @@ def hidden_layer_speeds(
     Args:
         model: an :func:`nndl.nn.mlp` net (logits (B, K)) or a
             :class:`~nndl.train.StackedModels` of S such nets (logits (S, B, K)); its training
-            mode is used as it is (BatchNorm with batch statistics in training mode).
+            mode is used as it is (BatchNorm with batch statistics in training mode); or a
+            list of S such nets (read one by one).
         x: Tensor[B, D] inputs, shared by the copies.
         y: Tensor[B] class indices.
         measure: ``"bias"`` for :math:`\lVert \partial C/\partial b_l \rVert` (BatchNorm's
@@ -110,6 +118,10 @@ def hidden_layer_speeds(
         torch.Size([1, 2])
     """
     check_choice(measure, SPEED_MEASURES, name="measure")
+    if isinstance(model, list | tuple):
+        if not model:
+            raise ValidationError("model must be a net, a StackedModels or a non-empty list")
+        return torch.cat([hidden_layer_speeds(m, x, y, measure=measure) for m in model])
     if not isinstance(model, nn.Module):
         raise DTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     for name, t in (("x", x), ("y", y)):
@@ -193,3 +205,20 @@ def log10_first_last(speeds: Any) -> np.ndarray:
     arr = _speed_array(speeds)
     with np.errstate(all="ignore"):
         return np.log10(arr[:, 0] / arr[:, -1])
+
+
+def spread_factor(speeds: Any) -> float:
+    r"""The layers' spread :math:`\max_l s_l / \min_l s_l`, geometric mean over seeds.
+
+    :math:`10^{\overline{r}}` with :math:`r` = :func:`log10_spread` per seed: the typical
+    factor between the fastest and the slowest layer (``inf`` if a speed is zero in some seed,
+    ``nan`` if one is not finite).
+
+    Args:
+        speeds: seeds × layers (as :func:`log10_spread`).
+
+    Example:
+        >>> spread_factor([[0.1, 1.0], [1.0, 1000.0]])
+        100.0
+    """
+    return float(10 ** np.mean(log10_spread(speeds)))

@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -78,14 +79,7 @@ class Interval:
 
     def to_dict(self) -> dict[str, float]:
         """JSON-friendly ``{estimate, low, high, n, confidence, sd}`` (infinities kept)."""
-        return {
-            "estimate": self.estimate,
-            "low": self.low,
-            "high": self.high,
-            "n": self.n,
-            "confidence": self.confidence,
-            "sd": self.sd,
-        }
+        return dataclasses.asdict(self)
 
 
 def _as_values(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:

@@ -190,12 +190,9 @@ def _lightning_callback_base() -> type:
 
 
 @functools.cache
-def _callback_class(base: type) -> type:
-    return type(
-        "GradientMonitorCallback",
-        (LightningHooks, base),
-        {"__doc__": "A PyTorch Lightning callback running a GradientMonitor; see LightningHooks."},
-    )
+def _subclass(name: str, hooks: type, base: type, doc: str) -> type:
+    """``class name(hooks, base)`` made once per framework base class (imported lazily)."""
+    return type(name, (hooks, base), {"__doc__": doc})
 
 
 def lightning_callback(
@@ -223,7 +220,12 @@ def lightning_callback(
     Example:
         >>> trainer = lightning.Trainer(callbacks=[lightning_callback(every=10)])  # doctest: +SKIP
     """
-    cls = _callback_class(_lightning_callback_base())
+    cls = _subclass(
+        "GradientMonitorCallback",
+        LightningHooks,
+        _lightning_callback_base(),
+        "A PyTorch Lightning callback running a GradientMonitor; see LightningHooks.",
+    )
     return cls(monitor, every=every, activations=activations, watch=watch, log=log)
 
 
@@ -288,15 +290,6 @@ class HuggingFaceHooks:
                 self.monitor.detach()
 
 
-@functools.cache
-def _huggingface_class(base: type) -> type:
-    return type(
-        "GradientMonitorTrainerCallback",
-        (HuggingFaceHooks, base),
-        {"__doc__": "A transformers TrainerCallback running a GradientMonitor (HuggingFaceHooks)."},
-    )
-
-
 def huggingface_callback(
     monitor: GradientMonitor | None = None,
     *,
@@ -328,5 +321,10 @@ def huggingface_callback(
         raise ImportError(
             "the Hugging Face callback needs transformers: pip install 'nndl[huggingface]'"
         ) from None
-    cls = _huggingface_class(TrainerCallback)
+    cls = _subclass(
+        "GradientMonitorTrainerCallback",
+        HuggingFaceHooks,
+        TrainerCallback,
+        "A transformers TrainerCallback running a GradientMonitor (HuggingFaceHooks).",
+    )
     return cls(monitor, every=every, activations=activations, watch=watch)

@@ -1,19 +1,14 @@
 r"""C1, C2: the cosine cost volume on a real photograph.
 
-With every pixel's feature vector L2-normalised, the cost volume's dot product
-
-.. math::
-    c(x, \delta) = \frac{f_1(x)^\top f_2(x + \delta)}
-                        {\lVert f_1(x)\rVert\,\lVert f_2(x+\delta)\rVert}
-
-is a cosine similarity, bounded by Cauchy–Schwarz to :math:`[-1, 1]` and equal to 1 for
-identical vectors; a window of displacements :math:`\delta \in [-d, d]^2` gives :math:`(2d+1)^2`
-channels (C2). Because the features of a shifted image are the shifted features, the channel of
-the true displacement compares each vector with its own copy and scores highest; after warping
-image 2 by a flow that is off by a residual :math:`r`, the peak moves to :math:`r` — the cost
-volume matches "features of image 2 warped by the current flow" (C1). Both are measured on
-skimage's camera photograph shifted by whole pixels, for zero-mean patch features (ZNCC) and
-for a random, untrained convolution.
+With every pixel's feature vector L2-normalised, the cost volume's dot product is a cosine
+similarity, bounded by Cauchy–Schwarz to :math:`[-1, 1]` and equal to 1 for identical vectors;
+a window of displacements :math:`\delta \in [-d, d]^2` gives :math:`(2d+1)^2` channels (C2).
+Because the features of a shifted image are the shifted features, the channel of the true
+displacement compares each vector with its own copy and scores highest; after warping image 2
+by a flow that is off by a residual :math:`r`, the peak moves to :math:`r` — the cost volume
+matches "features of image 2 warped by the current flow" (C1; ``nndl.flow.displacement_scores``
+reads the peak). Both are measured on skimage's camera photograph shifted by whole pixels, for
+zero-mean patch features (ZNCC) and for a random, untrained convolution.
 """
 
 from __future__ import annotations
@@ -26,8 +21,8 @@ from typing import Annotated, Any
 import torch
 import torch.nn.functional as F
 
-from nndl.flow import load_source_image, patch_features, translated_pair
-from nndl.ops import cost_volume, displacements, warp
+from nndl.flow import displacement_scores, load_source_image, patch_features, translated_pair
+from nndl.ops import cost_volume, warp
 
 from .config import Range
 from .context import Canvas, Context
@@ -42,12 +37,8 @@ class CosineConfig:
     factor: int = 4
     max_displacement: int = 4
     shifts: Annotated[tuple[tuple[int, int], ...], Range(-64, 64)] = (
-        (0, 0),
-        (3, -2),
-        (-4, 1),
-        (2, 4),
-        (-1, -3),
-    )
+        (0, 0), (3, -2), (-4, 1), (2, 4), (-1, -3),
+    )  # fmt: skip
     residual: Annotated[tuple[int, int], Range(-8, 8)] = (1, -1)
     patch_size: int = 5
     conv_channels: int = 16
@@ -78,57 +69,30 @@ C1_RULE = Rule(
     does_not_hold="either share < max_failing_share",
     inconclusive="a share lies between (matching works in some cases only)",
     seeds="one photograph, 5 shifts × 2 feature types at quick scale",
-    rationale="a matching cost must find the true correspondence and follow the warp in "
-    "nearly every case; one miss on random untrained features is not a refutation",
+    rationale="a matching cost must find the true correspondence and follow the warp in nearly "
+    "every case; one miss on random untrained features is not a refutation",
     params={"min_share": 0.9, "max_failing_share": 0.5},
 )
 
 
-def _interior(h: int, w: int, margin: int) -> torch.Tensor:
-    mask = torch.zeros(h, w, dtype=torch.bool)
-    mask[margin : h - margin, margin : w - margin] = True
-    return mask
+def _histogram(volume: torch.Tensor) -> list[float]:
+    return torch.histc(volume.float(), bins=80, min=-1.0, max=1.0).tolist()
 
 
 def _identities(cfg: CosineConfig, gen: torch.Generator) -> dict[str, Any]:
+    """C2 on random float64 features: range, self-similarity and channel counts."""
     d = cfg.max_displacement
     shape = (cfg.random_batch, cfg.random_channels, cfg.random_size, cfg.random_size)
-    f = torch.randn(shape, generator=gen, dtype=torch.float64)
-    g = torch.randn(shape, generator=gen, dtype=torch.float64)
+    f, g = (torch.randn(shape, generator=gen, dtype=torch.float64) for _ in range(2))
     cv = cost_volume(f, g, d, normalize="l2", reduction="sum")
-    centre = d * (2 * d + 1) + d
-    self_cv = cost_volume(f, f, d, normalize="l2", reduction="sum")[:, centre]
+    self_cv = cost_volume(f, f, d, normalize="l2", reduction="sum")[:, d * (2 * d + 1) + d]
     small = (f[:1, :4, :8, :8], g[:1, :4, :8, :8])
     return {
         "random_min": float(cv.min()),
         "random_max": float(cv.max()),
         "identical_max_deviation": float((self_cv - 1).abs().max()),
         "channels": {str(dd): int(cost_volume(*small, dd).shape[1]) for dd in cfg.channel_counts},
-        "random_histogram": torch.histc(cv.float(), bins=80, min=-1.0, max=1.0).tolist(),
-    }
-
-
-def _one_case(cfg: CosineConfig, f1: torch.Tensor, f2: torch.Tensor, uv: tuple[int, int]):
-    d, n = cfg.max_displacement, 2 * cfg.max_displacement + 1
-    cv = cost_volume(f1, f2, d, normalize="l2", reduction="sum")[0]
-    h, w = cv.shape[-2:]
-    inner = _interior(h, w, d + cfg.patch_size)
-    mean_cos = cv[:, inner].mean(1)
-    u, v = uv
-    k_true = (v + d) * n + (u + d)
-    ru, rv = cfg.residual
-    flow = torch.zeros(1, 2, *f1.shape[-2:])
-    flow[:, 0], flow[:, 1] = u - ru, v - rv
-    cv_w = cost_volume(f1, warp(f2, flow), d, normalize="l2", reduction="sum")[0]
-    table = displacements(d)
-    return cv, {
-        "shift": [u, v],
-        "peak": [int(t) for t in table[int(mean_cos.argmax())]],
-        "peak_after_warp": [int(t) for t in table[int(cv_w[:, inner].mean(1).argmax())]],
-        "mean_cos_true": float(mean_cos[k_true]),
-        "second_best": float(mean_cos.sort(descending=True).values[1]),
-        "pixel_hit_rate": float((cv.argmax(0)[inner] == k_true).double().mean()),
-        "mean_map": mean_cos.view(n, n).tolist(),
+        "random_histogram": _histogram(cv),
     }
 
 
@@ -136,15 +100,13 @@ def measure(cfg: CosineConfig, ctx: Context) -> dict[str, Any]:
     gen = ctx.generator()
     metrics = _identities(cfg, gen)
     conv = torch.randn(cfg.conv_channels, 1, 5, 5, generator=gen) / 5.0
+    p, c = cfg.patch_size, cfg.conv_channels
     extractors = {
-        f"ZNCC {cfg.patch_size}×{cfg.patch_size} patches": lambda x: patch_features(
-            x, cfg.patch_size
-        ),
-        f"random conv ({cfg.conv_channels}×5×5, ReLU)": lambda x: F.relu(
-            F.conv2d(x, conv, padding=2)
-        ),
+        f"ZNCC {p}×{p} patches": lambda x: patch_features(x, p),
+        f"random conv ({c}×5×5, ReLU)": lambda x: F.relu(F.conv2d(x, conv, padding=2)),
     }
-    source = load_source_image(cfg.image)
+    source, d, (ru, rv) = load_source_image(cfg.image), cfg.max_displacement, cfg.residual
+    inner = d + cfg.patch_size  # pixels next to the border see zero padding
     margin = cfg.factor * (max(max(abs(u), abs(v)) for u, v in cfg.shifts) + 1)
     cases, lo, hi = [], math.inf, -math.inf
     for feature, extract in extractors.items():
@@ -152,12 +114,20 @@ def measure(cfg: CosineConfig, ctx: Context) -> dict[str, Any]:
             img1, img2, _ = translated_pair(
                 source, (float(u), float(v)), factor=cfg.factor, margin=margin
             )
-            cv, case = _one_case(cfg, extract(img1[None]), extract(img2[None]), (u, v))
-            lo, hi = min(lo, float(cv.min())), max(hi, float(cv.max()))
-            cases.append({"features": feature, **case})
+            f1, f2 = extract(img1[None]), extract(img2[None])
+            s = displacement_scores(f1, f2, d, margin=inner)
+            flow = torch.tensor([u - ru, v - rv], dtype=torch.float32).view(1, 2, 1, 1)
+            flow = flow.expand(1, 2, *f1.shape[-2:]).contiguous()  # off by the residual
+            w = displacement_scores(f1, warp(f2, flow), d, margin=inner)
+            lo, hi = min(lo, float(s.volume.min())), max(hi, float(s.volume.max()))
+            cases.append({
+                "features": feature, "shift": [u, v], "peak": list(s.peak),
+                "peak_after_warp": list(w.peak), "mean_cos_true": s.score((u, v)),
+                "second_best": s.second_best, "pixel_hit_rate": s.hit_rate((u, v)),
+                "mean_map": s.grid.tolist(),
+            })  # fmt: skip
     metrics.update(photo_min=lo, photo_max=hi, cases=cases)
-    metrics["photo_histogram"] = torch.histc(cv.float(), bins=80, min=-1.0, max=1.0).tolist()
-    return metrics
+    return {**metrics, "photo_histogram": _histogram(s.volume)}
 
 
 def judge(metrics: Mapping[str, Any], cfg: CosineConfig) -> list[Verdict]:
@@ -173,16 +143,11 @@ def judge(metrics: Mapping[str, Any], cfg: CosineConfig) -> list[Verdict]:
         f"within {dev:.1e}; channels for d = {', '.join(map(str, counts))} were "
         f"{', '.join(map(str, counts.values()))}{'' if counts_ok else ' (not (2d+1)²)'}."
     )
-    cases = metrics["cases"]
-    res = list(cfg.residual)
+    cases, res = metrics["cases"], list(cfg.residual)
     peak = sum(c["peak"] == c["shift"] for c in cases) / len(cases)
     warped = sum(c["peak_after_warp"] == res for c in cases) / len(cases)
-    worst = min(peak, warped)
-    holds = None
-    if worst >= C1_RULE["min_share"]:
-        holds = True
-    elif worst < C1_RULE["max_failing_share"]:
-        holds = False
+    worst, low, high = min(peak, warped), C1_RULE["max_failing_share"], C1_RULE["min_share"]
+    holds = True if worst >= high else False if worst < low else None
     hits = sum(c["pixel_hit_rate"] for c in cases) / len(cases)
     c1_text = (
         f"In {len(cases)} shifted-photo cases the mean cost-volume score peaked at the true "
@@ -191,19 +156,12 @@ def judge(metrics: Mapping[str, Any], cfg: CosineConfig) -> list[Verdict]:
         f"the true displacement at {100 * hits:.0f} % of interior pixels."
     )
     reason = (
-        f"the lower share {100 * worst:.0f} % lies between {100 * C1_RULE['max_failing_share']:.0f}"
-        f" % and {100 * C1_RULE['min_share']:.0f} %; more shifts (the full preset) would settle it"
-        if holds is None
-        else ""
+        f"the lower share {100 * worst:.0f} % lies between {100 * low:.0f} % and "
+        f"{100 * high:.0f} %; more shifts (the full preset) would settle it"
     )
+    c1_key = f"peak {100 * peak:.0f} %, warp {100 * warped:.0f} %"
     return [
-        Verdict.from_check(
-            "C1",
-            holds,
-            c1_text,
-            key=f"peak {100 * peak:.0f} %, warp {100 * warped:.0f} %",
-            reason=reason,
-        ),
+        Verdict.from_check("C1", holds, c1_text, c1_key, reason if holds is None else ""),
         Verdict.from_check("C2", c2, c2_text, key=f"range [{lo:.2f}, {hi:.2f}], dev {dev:.0e}"),
     ]
 
@@ -214,13 +172,8 @@ def draw(metrics: Mapping[str, Any], cfg: CosineConfig, canvas: Canvas) -> None:
     fig, axes = canvas.subplots(1, len(zncc), figsize=(2.6 * len(zncc), 2.8), squeeze=False)
     for ax, case in zip(axes[0], zncc, strict=True):
         u, v = case["shift"]
-        im = ax.imshow(
-            case["mean_map"],
-            cmap="viridis",
-            vmin=-0.2,
-            vmax=1.0,
-            extent=(-d - 0.5, d + 0.5, d + 0.5, -d - 0.5),
-        )
+        extent = (-d - 0.5, d + 0.5, d + 0.5, -d - 0.5)
+        im = ax.imshow(case["mean_map"], cmap="viridis", vmin=-0.2, vmax=1.0, extent=extent)
         ax.plot([u], [v], "r+", markersize=14, markeredgewidth=2)
         ax.set_title(f"true shift ({u}, {v})", fontsize=9)
         ax.set_xlabel("dx")
@@ -244,36 +197,19 @@ def draw(metrics: Mapping[str, Any], cfg: CosineConfig, canvas: Canvas) -> None:
     ax.set_xlabel("cost-volume entry (cosine similarity)")
     ax.legend(fontsize=8)
     canvas.save(fig, "cosine_range", "Distribution of cost-volume entries; dotted: ±1.")
+    keys = ("features", "shift", "peak", "mean_cos_true", "second_best", "pixel_hit_rate")
+    rows = [[*map(c.get, keys), c["peak_after_warp"]] for c in metrics["cases"]]
+    head = ["features", "true (dx, dy)", "peak", "mean cos at true", "2nd best", "pixel hit rate"]
     canvas.table(
         "Cost-volume peak on a shifted photograph",
-        [
-            "features",
-            "true (dx, dy)",
-            "peak",
-            "mean cos at true",
-            "2nd best",
-            "pixel hit rate",
-            f"peak after warp (residual {tuple(cfg.residual)})",
-        ],
-        [
-            [
-                c["features"],
-                tuple(c["shift"]),
-                tuple(c["peak"]),
-                c["mean_cos_true"],
-                c["second_best"],
-                c["pixel_hit_rate"],
-                tuple(c["peak_after_warp"]),
-            ]
-            for c in metrics["cases"]
-        ],
+        [*head, f"peak after warp (residual {tuple(cfg.residual)})"],
+        [[tuple(v) if isinstance(v, list) else v for v in row] for row in rows],
         caption=f"{cfg.image}, downsampled ×{cfg.factor}, d = {d}; interior pixels.",
     )
 
 
 register(
     "c2_cosine_cost_volume",
-    claims=("C1", "C2"),
     title="A cosine cost volume lies in [−1, 1], has (2d+1)² channels and peaks at the true "
     "displacement of a real image",
     config=CosineConfig,

@@ -50,8 +50,8 @@ class FlowConfig:
     pairs: int = 8
     motorcycle_downsample: int = 2
     retrain: bool = False
-    retrain_epochs: int = 12
-    retrain_pairs: int = 2000
+    retrain_epochs: int = PWC_RECIPE.epochs  # the shipped recipe (nndl.flow.PWC_RECIPE)
+    retrain_pairs: int = PWC_RECIPE.pairs
 
 
 C3_RULE = Rule(
@@ -245,7 +245,6 @@ def draw(metrics: Mapping[str, Any], cfg: FlowConfig, canvas: Canvas) -> None:
 
 register(
     "c3_coarse_to_fine_flow",
-    claims=("C3",),
     title="Pyramid + warping + cost volume against single-level and no-warping ablations, for "
     "the classical and the learned estimator",
     config=FlowConfig,

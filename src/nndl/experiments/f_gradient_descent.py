@@ -3,14 +3,11 @@ r"""F2: the parameters are found by plain gradient descent.
 Full-batch gradient descent :math:`w \leftarrow w - \eta \nabla L(w)`, with :math:`L` the mean
 loss over the whole training set, needs nothing but the gradient. It trains two MLPs here: a
 digits classifier (cross-entropy) and a 1-D regression of a kinked function (squared error),
-from ``seeds`` random initialisations trained side by side (``nndl.train.fit_stacked`` with
-``batch_size=None``). Mini-batch SGD and Adam from the *same* initialisations, for the same number
-of updates, are shown beside it; every method uses the learning rate of its grid with the lowest
-mean final training loss (a fixed selection procedure, not a choice made after the run).
-
-The rule asks for a large, reliable decrease — the training loss at most halved in every task,
-as a 95 % t interval over seeds — and, for the classifier, a test accuracy that shows the found
-parameters are useful, not just a lower number.
+from ``seeds`` random initialisations trained side by side (``nndl.train.stacked_loss_curve``
+with ``batch_size=None``). Mini-batch SGD and Adam from the *same* initialisations, for the same
+number of updates, are shown beside it; every method uses the learning rate of its grid with
+the lowest mean final training loss (a fixed selection procedure, not a choice made after the
+run).
 """
 
 from __future__ import annotations
@@ -26,7 +23,7 @@ import torch
 from nndl.analysis import all_of, decide, mean_interval
 from nndl.data import load_dataset
 from nndl.nn import mlp
-from nndl.train import StackedModels, fit_stacked, stacked_accuracy, stacked_losses
+from nndl.train import StackedModels, stacked_accuracy, stacked_loss_curve
 
 from .context import Canvas, Context
 from .registry import register
@@ -34,6 +31,8 @@ from .result import Verdict
 from .rules import Rule, as_float
 
 METHODS: tuple[str, ...] = ("GD", "SGD", "Adam")
+#: (layer sizes, x, y, loss, (x_test, y_test) or ()); labels are Optional in ImageData
+Task = tuple[list[int], torch.Tensor, Any, str, tuple[Any, ...]]
 _COLOURS = {"GD": "C0", "SGD": "C1", "Adam": "C2"}
 
 
@@ -52,123 +51,66 @@ class F2Config:
 
 F2_RULE = Rule(
     claim="F2",
-    statistic=(
-        "for full-batch gradient descent at the grid learning rate with the lowest mean final "
-        "training loss: per seed, ln(final / initial training loss) on each task, and the test "
-        "accuracy of the classifier; 95 % t intervals over seeds"
-    ),
-    holds=(
-        "on every task the interval of ln(final/initial) lies below ln(max_loss_ratio), and the "
-        "classifier's accuracy interval lies above min_accuracy"
-    ),
-    does_not_hold=(
-        "on some task that interval lies above ln(max_loss_ratio), or the accuracy interval "
-        "lies below min_accuracy, or every learning rate of the grid diverged"
-    ),
+    statistic="for full-batch gradient descent at the grid learning rate with the lowest mean "
+    "final training loss: per seed, ln(final / initial training loss) on each task, and the test "
+    "accuracy of the classifier; 95 % t intervals over seeds",
+    holds="on every task the interval of ln(final/initial) lies below ln(max_loss_ratio), and the "
+    "classifier's accuracy interval lies above min_accuracy",
+    does_not_hold="on some task that interval lies above ln(max_loss_ratio), or the accuracy "
+    "interval lies below min_accuracy, or every learning rate of the grid diverged",
     inconclusive="otherwise (an interval straddles its threshold)",
     seeds=5,
-    rationale=(
-        "'finds the parameters' means a large, reliable decrease of the loss on the training "
-        "set and parameters that work on held-out data, for random initialisations"
-    ),
+    rationale="'finds the parameters' means a large, reliable decrease of the loss on the "
+    "training set and parameters that work on held-out data, for random initialisations",
     params={"max_loss_ratio": 0.5, "min_accuracy": 0.9, "confidence": 0.95},
 )
 
 
-def _tasks(cfg: F2Config, ctx: Context) -> list[dict[str, Any]]:
+def measure(cfg: F2Config, ctx: Context) -> dict[str, Any]:
+    """Every task × method × learning rate, all seeds at once per run."""
     split = load_dataset(cfg.data).split(0.15, 0.2, ctx.seed)
     x_reg = torch.rand(256, 1, generator=ctx.generator(2)) * 2 - 1
-    return [
-        {
-            "name": "classification",
-            "sizes": [split.n_features, cfg.hidden, split.n_classes],
-            "x": split.x_train,
-            "y": split.y_train,
-            "loss": "cross_entropy",
-            "x_test": split.x_test,
-            "y_test": split.y_test,
-        },
-        {
-            "name": "regression",
-            "sizes": [1, cfg.regression_hidden, 1],
-            "x": x_reg,
-            "y": (x_reg - 0.3).abs(),
-            "loss": "mse",
-        },
-    ]
-
-
-def _run(
-    cfg: F2Config, task: Mapping[str, Any], method: str, lr: float, ctx: Context
-) -> dict[str, Any]:
-    """One method at one learning rate, ``cfg.seeds`` initialisations side by side."""
-    seeds = [1000 * ctx.seed + 7 + s for s in range(cfg.seeds)]  # the same nets for every run
-    nets = StackedModels.from_factory(
-        lambda s: (torch.manual_seed(s), mlp(task["sizes"], activation="relu"))[1], seeds
-    )
-    nets.to(ctx.device)
-    x, y = task["x"].to(ctx.device), task["y"].to(ctx.device)
-    full = method == "GD"
-    per_epoch = 1 if full else math.ceil(len(x) / cfg.batch_size)
-    initial = stacked_losses(nets, x, y, task["loss"]).tolist()
-    history = fit_stacked(
-        nets,
-        x,
-        y,
-        loss=task["loss"],
-        optimizer="adam" if method == "Adam" else "sgd",
-        lr=lr,
-        epochs=max(1, round(cfg.steps / per_epoch)),
-        batch_size=None if full else cfg.batch_size,
-        seed=ctx.seed,
-        on_nonfinite="freeze",
-        device=ctx.device,
-        # full batch: the step's own loss is the full loss before the update, no extra pass
-        metrics=None
-        if full
-        else {"train_loss": lambda _: stacked_losses(nets, x, y, task["loss"])},
-    )
-    final = stacked_losses(nets, x, y, task["loss"]).tolist()
-    losses = (
-        [row["loss"] for row in history[1:]] + [final]
-        if full
-        else [row["train_loss"] for row in history[:-1]] + [final]
-    )
-    run = {
-        "updates": [(i + 1) * per_epoch for i in range(len(history))],
-        "loss": [v if isinstance(v, list) else [v] for v in losses],  # (epochs, S) after each
-        "initial": initial,
-        "diverged": nets.diverged.tolist(),
+    tasks: dict[str, Task] = {
+        "classification": (
+            [split.n_features, cfg.hidden, split.n_classes], split.x_train, split.y_train,
+            "cross_entropy", (split.x_test, split.y_test),
+        ),
+        "regression": ([1, cfg.regression_hidden, 1], x_reg, (x_reg - 0.3).abs(), "mse", ()),
+    }  # fmt: skip
+    grids = {"GD": cfg.gd_lrs, "SGD": cfg.sgd_lrs, "Adam": cfg.adam_lrs}
+    runs = {
+        name: {
+            m: {f"{lr:g}": _run(cfg, ctx, tasks[name], m, lr) for lr in grids[m]} for m in METHODS
+        }
+        for name in ctx.track(tasks, "F2 tasks")
     }
-    if "x_test" in task:
-        acc = stacked_accuracy(nets, task["x_test"].to(ctx.device), task["y_test"].to(ctx.device))
-        run["test_accuracy"] = acc.tolist()
+    return {"runs": runs, "data": cfg.data}
+
+
+def _run(cfg: F2Config, ctx: Context, task: Task, method: str, lr: float) -> dict[str, Any]:
+    """One method at one learning rate, ``cfg.seeds`` initialisations side by side."""
+    sizes, x, y, loss, test = task
+    seeds = [1000 * ctx.seed + 7 + s for s in range(cfg.seeds)]  # the same nets for every run
+    nets = StackedModels.from_factory(lambda _: mlp(sizes, activation="relu"), seeds)
+    run = stacked_loss_curve(
+        nets, x, y, loss=loss, optimizer="adam" if method == "Adam" else "sgd", lr=lr,
+        updates=cfg.steps, batch_size=None if method == "GD" else cfg.batch_size, seed=ctx.seed,
+        device=ctx.device,
+    )  # fmt: skip
+    if test:
+        x_test, y_test = (t.to(ctx.device) for t in test)
+        run["test_accuracy"] = stacked_accuracy(nets, x_test, y_test).tolist()
     return run
 
 
-def measure(cfg: F2Config, ctx: Context) -> dict[str, Any]:
-    """Every task × method × learning rate, all seeds at once per run."""
-    grids = {"GD": cfg.gd_lrs, "SGD": cfg.sgd_lrs, "Adam": cfg.adam_lrs}
-    runs: dict[str, Any] = {}
-    for task in ctx.track(_tasks(cfg, ctx), "F2 tasks"):
-        runs[task["name"]] = {
-            m: {f"{lr:g}": _run(cfg, task, m, lr, ctx) for lr in grids[m]} for m in METHODS
-        }
-    return {"runs": runs, "data": cfg.data}
+def _mean(values: list[Any]) -> float:
+    return float(np.mean([as_float(v) for v in values]))
 
 
 def best_run(runs: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]] | None:
     """The learning rate (key) whose seeds all stayed finite with the lowest mean final loss."""
     ok = {lr: r for lr, r in runs.items() if not any(r["diverged"])}
-    if not ok:
-        return None
-    return min(ok.items(), key=lambda kv: float(np.mean([as_float(v) for v in kv[1]["loss"][-1]])))
-
-
-def _mean_ratio(run: Mapping[str, Any]) -> float:
-    """Mean final over mean initial training loss of a run's seeds."""
-    final = np.mean([as_float(v) for v in run["loss"][-1]])
-    return float(final / np.mean([as_float(v) for v in run["initial"]]))
+    return min(ok.items(), key=lambda kv: _mean(kv[1]["loss"][-1])) if ok else None
 
 
 def judge(metrics: Mapping[str, Any], cfg: F2Config) -> list[Verdict]:
@@ -183,10 +125,8 @@ def judge(metrics: Mapping[str, Any], cfg: F2Config) -> list[Verdict]:
             lines.append(f"{task}: every GD learning rate diverged")
             continue
         lr, run = chosen
-        ratio = [
-            math.log(as_float(f) / as_float(i))
-            for f, i in zip(run["loss"][-1], run["initial"], strict=True)
-        ]
+        final, initial = run["loss"][-1], run["initial"]
+        ratio = [math.log(as_float(f) / as_float(i)) for f, i in zip(final, initial, strict=True)]
         iv = mean_interval(ratio, conf)
         parts.append(decide(iv, math.log(rule["max_loss_ratio"]), above=False))
         text = (
@@ -200,46 +140,44 @@ def judge(metrics: Mapping[str, Any], cfg: F2Config) -> list[Verdict]:
                 f", test accuracy {acc.estimate * 100:.1f}% "
                 f"[{acc.low * 100:.1f}, {acc.high * 100:.1f}]"
             )
-        others = []
-        for m in ("SGD", "Adam"):
-            pick = best_run(per_method[m])
-            if pick:
-                others.append(f"{m} (lr {pick[0]}) × {_mean_ratio(pick[1]):.3g}")
+        picks = [(m, best_run(per_method[m])) for m in ("SGD", "Adam")]
+        others = [f"{m} (lr {p[0]}) × {_ratio(p[1]):.3g}" for m, p in picks if p]
         lines.append(text + ("; " + ", ".join(others) if others else ""))
     status = all_of(parts)
-    reason = (
-        "an interval straddles its threshold; more seeds would settle it"
-        if status == "inconclusive"
-        else ""
-    )
+    reason = "an interval straddles its threshold; more seeds would settle it"
     evidence = (
         f"Training loss final/initial after {cfg.steps} updates, geometric mean over {cfg.seeds} "
         "seeds with 95% t interval: " + "; ".join(lines) + "."
     )
     gd = best_run(metrics["runs"]["classification"]["GD"])
-    key = f"GD loss ×{_mean_ratio(gd[1]):.2g}" if gd else "GD diverged"
-    return [Verdict("F2", status, evidence, key=key, reason=reason)]
+    key = f"GD loss ×{_ratio(gd[1]):.2g}" if gd else "GD diverged"
+    return [Verdict("F2", status, evidence, key, reason if status == "inconclusive" else "")]
+
+
+def _ratio(run: Mapping[str, Any]) -> float:
+    """Mean final over mean initial training loss of a run's seeds."""
+    return _mean(run["loss"][-1]) / _mean(run["initial"])
 
 
 def draw(metrics: Mapping[str, Any], cfg: F2Config, canvas: Canvas) -> None:
     """Training loss against updates, best learning rate of each method (mean over seeds)."""
     runs = metrics["runs"]
     fig, axes = canvas.subplots(1, len(runs), figsize=(6 * len(runs), 3.8), squeeze=False)
+    rows = []
     for ax, (task, per_method) in zip(axes[0], runs.items(), strict=True):
-        for m in METHODS:
-            pick = best_run(per_method[m])
-            if pick is None:
-                continue
-            lr, run = pick
-            loss = np.array([[as_float(v) for v in row] for row in run["loss"]]).mean(1)
-            ax.semilogy(
-                [0, *run["updates"]],
-                [np.mean([as_float(v) for v in run["initial"]]), *loss],
-                color=_COLOURS[m],
-                label=f"{m}, lr {lr}",
-            )
-        ax.set_title(task)
-        ax.set_xlabel("updates")
+        for m, per_lr in per_method.items():
+            pick = best_run(per_lr)
+            if pick is not None:
+                loss = [_mean(run) for run in [pick[1]["initial"], *pick[1]["loss"]]]
+                label = f"{m}, lr {pick[0]}"
+                ax.semilogy([0, *pick[1]["updates"]], loss, color=_COLOURS[m], label=label)
+            for lr, r in per_lr.items():
+                acc = r.get("test_accuracy")
+                rows.append([
+                    task, m, lr, round(_mean(r["initial"]), 4), round(_mean(r["loss"][-1]), 5),
+                    sum(bool(d) for d in r["diverged"]), round(_mean(acc), 4) if acc else "",
+                ])  # fmt: skip
+        ax.set(title=task, xlabel="updates")
         ax.legend(fontsize=8)
     axes[0, 0].set_ylabel("training loss (mean over seeds)")
     canvas.save(
@@ -249,25 +187,10 @@ def draw(metrics: Mapping[str, Any], cfg: F2Config, canvas: Canvas) -> None:
         f"{cfg.batch_size}) and Adam from the same initialisations; best learning rate of each "
         "grid.",
     )
-    rows = []
-    for task, per_method in runs.items():
-        for m, per_lr in per_method.items():
-            for lr, r in per_lr.items():
-                acc = r.get("test_accuracy")
-                rows.append(
-                    [
-                        task,
-                        m,
-                        lr,
-                        round(float(np.mean([as_float(v) for v in r["initial"]])), 4),
-                        round(float(np.mean([as_float(v) for v in r["loss"][-1]])), 5),
-                        sum(bool(d) for d in r["diverged"]),
-                        round(float(np.mean(acc)), 4) if acc else "",
-                    ]
-                )
+    head = ["task", "method", "lr", "initial loss", "final loss", "diverged seeds"]
     canvas.table(
         "Training loss per method and learning rate (means over seeds)",
-        ["task", "method", "lr", "initial loss", "final loss", "diverged seeds", "test accuracy"],
+        [*head, "test accuracy"],
         rows,
     )
     canvas.notes = (
@@ -279,7 +202,6 @@ def draw(metrics: Mapping[str, Any], cfg: F2Config, canvas: Canvas) -> None:
 
 register(
     "f2_gradient_descent",
-    claims=("F2",),
     title="Plain gradient descent finds the parameters; SGD and Adam compared at equal updates",
     config=F2Config,
     presets={

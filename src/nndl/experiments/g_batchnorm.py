@@ -1,53 +1,48 @@
 r"""G6: BatchNorm before every sigmoid makes a deep net learn at comparable speeds, and train.
 
 BatchNorm standardises each unit's pre-activation over the batch,
-:math:`\hat z = (z - \mu_B)/\sigma_B`, then :math:`y = \gamma \hat z + \beta`. The sigmoid then
-sees :math:`y` near zero mean and unit variance, where :math:`\sigma'(y)` is near its maximum,
-and the backward pass divides by the same :math:`\sigma_B` the forward pass multiplied by, so the
-per-layer gain of the error signal stays near one whatever the weights' scale.
+:math:`y = \gamma (z - \mu_B)/\sigma_B + \beta`, so the sigmoid sees :math:`y` near zero mean
+and unit variance, where :math:`\sigma'(y)` is near its maximum, and the backward pass divides
+by the :math:`\sigma_B` the forward pass multiplied by: the per-layer gain stays near one
+whatever the weights' scale.
 
-**Which learning speed.** Nielsen's speed is the bias gradient. In a BatchNorm net the layer's
-bias is the shift :math:`\beta_l`, and its gradient is a batch sum,
-:math:`\partial C/\partial \beta_l = \sum_x \sigma'(y_l(x)) \odot W_{l+1}^\top g_{l+1}(x)`, where
-:math:`g_{l+1} = \partial C/\partial z_{l+1}` comes out of the next BatchNorm's backward pass,
-which removes its batch mean (and its correlation with :math:`\hat z_{l+1}`). Were
-:math:`\sigma'(y_l)` constant over the batch the sum would be exactly zero; it is small by
-construction for every hidden layer but the last (whose successor is the output layer, not a
-BatchNorm), and says nothing about vanishing. The weight gradient
-:math:`\sum_x \delta_l(x)\, a_{l-1}(x)^\top` is not cancelled, so the rule uses the weight-based
-speed :math:`\lVert \partial C/\partial W_l \rVert_F/\sqrt{n_{in}}`, fixed before the run; both
-are measured and shown side by side.
-
-"Trains" is a paired non-inferiority comparison with a one-hidden-layer sigmoid net (same init,
-same budget, same batches per seed), which has no vanishing gradient to suffer from.
+**Which learning speed.** In a BatchNorm net the layer's bias is the shift :math:`\beta_l`, whose
+gradient :math:`\sum_x \sigma'(y_l(x)) \odot W_{l+1}^\top g_{l+1}(x)` sums a signal whose batch
+mean the next BatchNorm removed (:math:`g_{l+1} = \partial C/\partial z_{l+1}`): small by
+construction for every hidden layer but the last, not by vanishing. The rule therefore reads
+the weight-based speed :math:`\lVert \partial C/\partial W_l \rVert_F/\sqrt{n_{in}}`
+(:func:`nndl.analysis.hidden_layer_speeds`), fixed before the run; both are shown. "Trains"
+is a paired non-inferiority comparison with a one-hidden-layer sigmoid net (same init, budget
+and batches per seed).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from torch import nn
 
 from nndl.analysis import (
     all_of,
     decide,
+    fit_and_score,
+    geometric_mean,
     hidden_layer_speeds,
     log10_spread,
     mean_interval,
     paired_interval,
+    spread_factor,
+    stacked_mlps,
 )
 from nndl.data import load_digits_split
-from nndl.nn import mlp
-from nndl.train import StackedModels, fit_stacked, stacked_accuracy
 
 from .config import ConfigError, Range
 from .context import Canvas, Context
 from .registry import register
 from .result import Verdict
-from .rules import Rule, as_float
+from .rules import Rule
 
 __all__ = ["ARMS", "G6_RULE", "G6Config", "draw", "judge", "measure"]
 
@@ -93,17 +88,8 @@ ARMS: dict[str, tuple[bool, bool]] = {
     "sigmoid + BatchNorm": (True, True),
     "sigmoid, shallow": (False, False),
 }
-
-
-def _stack(cfg: G6Config, ctx: Context, k: int, bn: bool, depth: int) -> StackedModels:
-    sizes = [64] + [cfg.width] * depth + [10]
-    kwargs = {"std": 1.0, "fan_in_scaled": True, "bias_std": 1.0}
-
-    def factory(s: int) -> nn.Module:
-        gen = ctx.generator(100_000 * (k + 1) + s)
-        return mlp(sizes, "sigmoid", "gaussian", bn, init_kwargs={**kwargs, "generator": gen})
-
-    return StackedModels.from_factory(factory, range(cfg.seeds), input_dims=2).to(ctx.device)
+MEASURES: tuple[Literal["bias", "weight"], ...] = ("bias", "weight")
+WHEN = ("init", "trained")
 
 
 def measure(cfg: G6Config, ctx: Context) -> dict[str, Any]:
@@ -114,162 +100,111 @@ def measure(cfg: G6Config, ctx: Context) -> dict[str, Any]:
     xt, yt = split.x_test.to(ctx.device), split.y_test.to(ctx.device)
     out: dict[str, Any] = {"data": split.name, "arms": {}}
     for k, (label, (bn, deep)) in enumerate(ctx.track(ARMS.items(), "G6 nets")):
-        nets = _stack(cfg, ctx, k, bn, cfg.depth if deep else cfg.shallow)
-        arm: dict[str, Any] = {
-            f"{m}_init": hidden_layer_speeds(nets, x, y, measure=m).tolist()
-            for m in ("bias", "weight")
+        nets = stacked_mlps(
+            [64] + [cfg.width] * (cfg.depth if deep else cfg.shallow) + [10], "sigmoid", cfg.seeds,
+            ctx.generator, offset=100_000 * (k + 1), batchnorm=bn, input_dims=2,
+            init_kwargs={"std": 1.0, "fan_in_scaled": True, "bias_std": 1.0}, device=ctx.device,
+        )  # fmt: skip
+        arm = {f"{m}_init": hidden_layer_speeds(nets, x, y, measure=m).tolist() for m in MEASURES}
+        score = fit_and_score(
+            nets, x, y, [(xt, yt)], lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+            epochs=cfg.epochs, batch_size=cfg.batch_size, seed=ctx.seed,
+        )  # fmt: skip
+        arm |= {
+            f"{m}_trained": hidden_layer_speeds(nets, x, y, measure=m).tolist() for m in MEASURES
         }
-        history = fit_stacked(
-            nets,
-            x,
-            y,
-            lr=cfg.lr,
-            momentum=cfg.momentum,
-            weight_decay=cfg.weight_decay,
-            epochs=cfg.epochs,
-            batch_size=cfg.batch_size,
-            seed=ctx.seed,
-            on_nonfinite="freeze",
-        )
-        for m in ("bias", "weight"):
-            arm[f"{m}_trained"] = hidden_layer_speeds(nets, x, y, measure=m).tolist()
-        arm["accuracy"] = stacked_accuracy(nets, xt, yt).tolist()
-        arm["epoch_losses"] = [list(map(float, h["loss"])) for h in history]
-        arm["diverged"] = int(nets.diverged.sum())
-        out["arms"][label] = arm
+        out["arms"][label] = arm | {
+            "accuracy": score.accuracy[0], "epoch_losses": score.epoch_losses,
+            "diverged": score.diverged,
+        }  # fmt: skip
     return out
-
-
-def _geo(rows: list[list[Any]]) -> float:
-    return 10 ** float(np.mean(log10_spread(rows)))
 
 
 def judge(metrics: Mapping[str, Any], cfg: G6Config) -> list[Verdict]:
     arms, conf = metrics["arms"], G6_RULE["confidence"]
     bn, plain = arms["sigmoid + BatchNorm"], arms["sigmoid"]
     spread = log10_spread(bn["weight_init"])
-    a_bn = np.array([as_float(v) for v in bn["accuracy"]])
-    a_ref = np.array([as_float(v) for v in arms["sigmoid, shallow"]["accuracy"]])
-    a_plain = np.array([as_float(v) for v in plain["accuracy"]])
+    a_bn, a_ref, a_plain = (
+        np.asarray(arms[a]["accuracy"], float)
+        for a in ("sigmoid + BatchNorm", "sigmoid, shallow", "sigmoid")
+    )
     if not (np.all(np.isfinite(spread)) and np.all(np.isfinite(a_bn))):
-        return [
-            Verdict(
-                "G6",
-                "inconclusive",
-                "non-finite speeds or accuracies in the BN net",
-                reason="guard: a non-finite speed",
-            )
-        ]
+        evidence = "non-finite speeds or accuracies in the BN net"
+        return [Verdict("G6", "inconclusive", evidence, reason="guard: a non-finite speed")]
     iv_a = mean_interval(spread, conf)
     iv_b = paired_interval(a_bn, a_ref, conf)
-    bn_spread = f"×{10**iv_a.estimate:.3g} [×{10**iv_a.low:.3g}, ×{10**iv_a.high:.3g}]"
+    plain_w, plain_b, bn_b = (spread_factor(a) for a in (plain["weight_init"], plain["bias_init"],
+                                                           bn["bias_init"]))  # fmt: skip
     evidence = (
         f"{cfg.depth} hidden sigmoid layers of {cfg.width} ({cfg.seeds} seeds, {metrics['data']}, "
-        f"{cfg.epochs} epochs). Weight-based spread at init: plain "
-        f"×{_geo(plain['weight_init']):.3g}, BatchNorm {bn_spread}; "
-        f"bias-based (β for BN): plain ×{_geo(plain['bias_init']):.3g}, BatchNorm "
-        f"×{_geo(bn['bias_init']):.3g} (β's gradient is cancelled by the next BatchNorm), of which "
-        f"×{_geo([r[:-1] for r in bn['bias_init']]):.3g} among all but the last layer. Test "
+        f"{cfg.epochs} epochs). Weight-based spread at init: plain ×{plain_w:.3g}, BatchNorm "
+        f"×{10**iv_a.estimate:.3g} [×{10**iv_a.low:.3g}, ×{10**iv_a.high:.3g}]; bias-based (β for "
+        f"BN): plain ×{plain_b:.3g}, BatchNorm ×{bn_b:.3g} (β's gradient is cancelled by the next "
+        f"BatchNorm), of which ×{spread_factor([r[:-1] for r in bn['bias_init']]):.3g} among all "
+        "but the last layer. Test "
         f"accuracy: BatchNorm {100 * a_bn.mean():.1f} %, plain {100 * a_plain.mean():.1f} %, "
         f"{cfg.shallow}-layer {100 * a_ref.mean():.1f} %; paired Δ(BN − {cfg.shallow}-layer) "
         f"{100 * iv_b.estimate:+.1f} [{100 * iv_b.low:+.1f}, {100 * iv_b.high:+.1f}] pts "
         f"(margin {100 * G6_RULE['margin']:.0f})."
     )
     if a_ref.mean() < G6_RULE["min_accuracy"]:
-        return [
-            Verdict(
-                "G6",
-                "inconclusive",
-                evidence,
-                reason=(
-                    f"guard: the {cfg.shallow}-layer reference reached {a_ref.mean():.2f} < "
-                    f"{G6_RULE['min_accuracy']}; a longer budget would train it"
-                ),
-            )
-        ]
+        reason = (
+            f"guard: the {cfg.shallow}-layer reference reached {a_ref.mean():.2f} < "
+            f"{G6_RULE['min_accuracy']}; a longer budget would train it"
+        )
+        return [Verdict("G6", "inconclusive", evidence, reason=reason)]
     status = all_of(
-        [
-            decide(iv_a, G6_RULE["spread_log10"], above=False),
-            decide(iv_b, -G6_RULE["margin"], above=True),
-        ]
+        [decide(iv_a, G6_RULE["spread_log10"], above=False), decide(iv_b, -G6_RULE["margin"])]
     )
-    reason = (
-        "an interval straddles its threshold; more seeds would narrow it"
-        if status == "inconclusive"
-        else ""
-    )
+    reason = "an interval straddles its threshold; more seeds would narrow it"
     key = (
-        f"weight spread ×{_geo(plain['weight_init']):.3g} → ×{10**iv_a.estimate:.3g}, "
+        f"weight spread ×{plain_w:.3g} → ×{10**iv_a.estimate:.3g}, "
         f"acc {100 * a_plain.mean():.0f} → {100 * a_bn.mean():.0f} %"
     )
-    return [Verdict("G6", status, evidence, key=key, reason=reason)]
+    return [Verdict("G6", status, evidence, key, reason if status == "inconclusive" else "")]
 
 
 def draw(metrics: Mapping[str, Any], cfg: G6Config, canvas: Canvas) -> None:
-    arms = metrics["arms"]
+    arms, layers = metrics["arms"], np.arange(1, cfg.depth + 1)
     fig, axes = canvas.subplots(1, 3, figsize=(14, 3.8))
-    layers = np.arange(1, cfg.depth + 1)
     for label, color in (("sigmoid", "C0"), ("sigmoid + BatchNorm", "C1")):
         for m, style in (("weight", "o-"), ("bias", "s--")):
             for ax, when in ((axes[0], "init"), (axes[1], "trained")):
-                sp = np.array([[as_float(v) for v in r] for r in arms[label][f"{m}_{when}"]])
-                ax.semilogy(
-                    layers,
-                    np.exp(np.log(sp).mean(axis=0)),
-                    style,
-                    color=color,
-                    label=f"{label}, {m}",
-                )
+                profile = geometric_mean(arms[label][f"{m}_{when}"], axis=0)
+                ax.semilogy(layers, profile, style, color=color, label=f"{label}, {m}")
     for ax, when in ((axes[0], "at initialisation"), (axes[1], "after training")):
         ax.set(xlabel="hidden layer", ylabel="learning speed", title=when)
-        ax.legend(fontsize=7)
     rows = []
     for label, arm in arms.items():
-        curve = np.array([[as_float(v) for v in ep] for ep in arm["epoch_losses"]])
+        curve = np.asarray(arm["epoch_losses"], float)
         axes[2].semilogy(np.arange(1, len(curve) + 1), curve.mean(axis=1), label=label)
-        acc = np.array([as_float(v) for v in arm["accuracy"]])
+        acc = np.asarray(arm["accuracy"], float)
         rows.append(
-            [
-                label,
-                *(
-                    f"{_geo(arm[k]):.3g}"
-                    for k in ("bias_init", "weight_init", "bias_trained", "weight_trained")
-                ),
-                f"{100 * acc.mean():.1f} ± {100 * acc.std(ddof=1):.1f}",
-                arm["diverged"],
-            ]
-        )
+            [label, *(f"{spread_factor(arm[f'{m}_{w}']):.3g}" for w in WHEN for m in MEASURES),
+             f"{100 * acc.mean():.1f} ± {100 * acc.std(ddof=1):.1f}", arm["diverged"]]
+        )  # fmt: skip
     axes[2].set(xlabel="epoch", ylabel="training loss (mean over seeds)")
-    axes[2].legend(fontsize=7)
+    for ax in axes:
+        ax.legend(fontsize=7)
     canvas.save(
-        fig,
-        "batchnorm",
-        "Per-layer learning speed (geometric mean over seeds), weight-based ||∂C/∂W_l||/√n_in "
-        "(solid) and bias-based ||∂C/∂b_l|| — BatchNorm's shift β in BN nets — (dashed), at "
-        "initialisation and after training; right: training loss per epoch.",
-    )
+        fig, "batchnorm", "Per-layer learning speed (geometric mean over seeds), weight-based "
+        "||∂C/∂W_l||/√n_in (solid) and bias-based ||∂C/∂b_l|| — BatchNorm's shift β in BN nets — "
+        "(dashed), at initialisation and after training; right: training loss per epoch.",
+    )  # fmt: skip
     canvas.table(
         "Spread of the layers' learning speeds (max/min, geometric mean over seeds) and accuracy",
-        [
-            "net",
-            "bias speed, init",
-            "weight speed, init",
-            "bias speed, trained",
-            "weight speed, trained",
-            "test acc. (%)",
-            "diverged copies",
-        ],
+        ["net", *(f"{m} speed, {w}" for w in WHEN for m in MEASURES),
+         "test acc. (%)", "diverged copies"],
         rows,
         caption="Bias speed ||∂C/∂b_l|| (||∂C/∂β_l|| in BN nets, small by construction for all "
         "but the last layer); weight speed ||∂C/∂W_l||_F/√n_in. Init N(0, 1/n_in), biases "
         f"N(0, 1); SGD lr {cfg.lr}, momentum {cfg.momentum}, batch {cfg.batch_size}, "
         f"{cfg.epochs} epochs.",
-    )
+    )  # fmt: skip
 
 
 register(
     "g6_batchnorm",
-    claims=("G6",),
     title="BatchNorm makes a deep sigmoid net learn at comparable speeds across layers, and train",
     config=G6Config,
     presets={

@@ -1,19 +1,14 @@
 r"""G4: large initial weights make the gradient grow geometrically toward the input.
 
-The error signal of hidden layer :math:`l` is
-:math:`\delta_l = \sigma'(z_l) \odot W_{l+1}^\top \delta_{l+1}`: every layer toward the input
-multiplies it by :math:`W^\top \operatorname{diag} \sigma'(z)`, whose typical gain is
-:math:`g = \text{std}(w)\sqrt{n}\,\sqrt{E[\sigma'(z)^2]}`. With :math:`g < 1` the gradient
-vanishes with depth (G1, G3); with :math:`g > 1` it explodes (G4), and the first layers get the
-largest gradients.
-
-The experiment draws weights :math:`N(0, m^2/n_{in})` with a large multiplier :math:`m`. For
-sigmoid units that saturate, :math:`E[\sigma'(z)^2] \approx 0.066/(0.7\,m)`, so
-:math:`g^2 \approx 0.09\,m` exceeds one for :math:`m \gtrsim 11` (we take :math:`m = 64`); for
-ReLU :math:`g = m/\sqrt 2` (we take :math:`m = 3`, against He's :math:`\sqrt 2`). Everything is
-measured at initialisation on many seeds at once (:class:`~nndl.train.StackedModels`), so no
-training budget enters the verdict. A short SGD run on the large ReLU net then shows what the
-explosion does in training and that :class:`~nndl.diagnostics.GradientMonitor` reports it.
+Every layer toward the input multiplies the error signal by :math:`W^\top \operatorname{diag}
+\sigma'(z)`, of typical gain :math:`g = \text{std}(w)\sqrt{n}\,\sqrt{E[\sigma'(z)^2]}`: with
+:math:`g < 1` the gradient vanishes with depth (G1, G3), with :math:`g > 1` it explodes and the
+first layers get the largest gradients (G4). With weights :math:`N(0, m^2/n_{in})`, saturating
+sigmoid units have :math:`g^2 \approx 0.09\,m`, above one for :math:`m \gtrsim 11` (we take
+64); ReLU has :math:`g = m/\sqrt 2` (we take 3, against He's :math:`\sqrt 2`). Everything is
+measured at initialisation on many seeds at once, so no training budget enters the verdict; a
+short SGD run on the large ReLU net (:func:`nndl.analysis.sgd_until_nonfinite`) then shows the
+overflow and what :class:`~nndl.diagnostics.GradientMonitor` reports.
 """
 
 from __future__ import annotations
@@ -24,21 +19,25 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
-from nndl.analysis import all_of, decide, hidden_layer_speeds, log10_first_last, mean_interval
+from nndl.analysis import (
+    all_of,
+    decide,
+    geometric_mean,
+    hidden_layer_speeds,
+    log10_first_last,
+    mean_interval,
+    sgd_until_nonfinite,
+    stacked_mlps,
+)
 from nndl.data import load_digits_split
-from nndl.diagnostics import GradientMonitor
 from nndl.nn import mlp
-from nndl.train import StackedModels
 
 from .config import Range
 from .context import Canvas, Context
 from .registry import register
 from .result import Verdict
-from .rules import Rule, as_float
+from .rules import Rule
 
 __all__ = ["G4_RULE", "G4Config", "draw", "judge", "measure"]
 
@@ -80,50 +79,6 @@ FAMILIES: dict[str, tuple[str, str, float]] = {
 }
 
 
-def _net(sizes: list[int], act: str, scale: float, gen: torch.Generator) -> nn.Module:
-    kwargs = {"std": scale, "fan_in_scaled": True, "generator": gen}
-    return mlp(sizes, act, init="gaussian", init_kwargs=kwargs)
-
-
-def _stack(
-    sizes: list[int], act: str, scale: float, ctx: Context, offset: int, seeds: int
-) -> StackedModels:
-    """``seeds`` copies of :func:`_net`, copy s drawn from generator ``offset + s``."""
-    return StackedModels.from_factory(
-        lambda s: _net(sizes, act, scale, ctx.generator(offset + s)), range(seeds), input_dims=2
-    )
-
-
-def _overflow_run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: G4Config, gen: Any):
-    """Plain SGD with a monitor on every step until the loss stops being finite; diagnose.
-
-    Not the Trainer: it stops before the backward pass of a non-finite loss, and here the
-    non-finite gradients are what the monitor must see (they are recorded, never applied).
-    """
-    monitor = GradientMonitor(model, every=1, activations=True)
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.overflow_lr)
-    losses: list[float] = []
-    for _ in range(cfg.overflow_steps):
-        idx = torch.randint(0, x.shape[0], (cfg.batch_size,), generator=gen)
-        loss = F.cross_entropy(model(x[idx]), y[idx])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        monitor.record()
-        losses.append(float(loss.detach()))
-        if not math.isfinite(losses[-1]):
-            break
-        optimizer.step()
-    diagnosis = monitor.diagnose()
-    monitor.detach()
-    return {
-        "losses": losses,
-        "steps": len(losses),
-        "nonfinite_loss": not math.isfinite(losses[-1]),
-        "findings": list(dict.fromkeys(f.kind for f in diagnosis)),
-        "messages": [str(f) for f in diagnosis],
-    }
-
-
 def measure(cfg: G4Config, ctx: Context) -> dict[str, Any]:
     """Per-seed hidden-layer speeds at initialisation for every family, scale and depth."""
     split = load_digits_split(ctx.seed)
@@ -132,31 +87,36 @@ def measure(cfg: G4Config, ctx: Context) -> dict[str, Any]:
     x, y = split.x_train[:n].to(ctx.device), split.y_train[:n].to(ctx.device)
     depths = sorted(set(cfg.depths) | {cfg.depth})
     speeds: dict[str, dict[str, list[list[float]]]] = {}
+    runs: dict[str, dict[str, Any]] = {}
+
+    def sizes(depth: int) -> list[int]:
+        return [split.n_features] + [cfg.width] * depth + [split.n_classes]
+
     for i, (family, (act, field, standard)) in enumerate(FAMILIES.items()):
-        for j, (label, scale) in enumerate(
-            (("large", getattr(cfg, field)), ("standard", standard))
-        ):
-            key = f"{family}/{label}"
+        for j, (label, m) in enumerate((("large", getattr(cfg, field)), ("standard", standard))):
+            key, kw = f"{family}/{label}", {"std": m, "fan_in_scaled": True}
             speeds[key] = {}
             for depth in ctx.track(depths, f"G4 {key}"):
-                sizes = [split.n_features] + [cfg.width] * depth + [split.n_classes]
                 offset = 100_000 * (2 * i + j + 1) + 1000 * depth
-
-                nets = _stack(sizes, act, scale, ctx, offset, cfg.seeds)
-                sp = hidden_layer_speeds(nets.to(ctx.device), x, y, measure="bias")
-                speeds[key][str(depth)] = sp.tolist()
-    sizes = [split.n_features] + [cfg.width] * cfg.depth + [split.n_classes]
+                nets = stacked_mlps(
+                    sizes(depth), act, cfg.seeds, ctx.generator, offset=offset, init_kwargs=kw,
+                    input_dims=2, device=ctx.device,
+                )  # fmt: skip
+                speeds[key][str(depth)] = hidden_layer_speeds(nets, x, y, measure="bias").tolist()
     xs, ys = split.x_train.to(ctx.device), split.y_train.to(ctx.device)
-    runs = {}
-    for k, (label, act, scale) in enumerate(
-        (
-            ("relu, large", "relu", cfg.relu_scale),
-            ("relu, He (control)", "relu", math.sqrt(2.0)),
-            ("sigmoid, large", "sigmoid", cfg.sigmoid_scale),
-        )
-    ):
-        gen = ctx.generator(5000 + k)
-        runs[label] = _overflow_run(_net(sizes, act, scale, gen).to(ctx.device), xs, ys, cfg, gen)
+    nets_run = {
+        "relu, large": ("relu", cfg.relu_scale),
+        "relu, He (control)": ("relu", math.sqrt(2.0)),
+        "sigmoid, large": ("sigmoid", cfg.sigmoid_scale),
+    }
+    for k, (label, (act, m)) in enumerate(nets_run.items()):
+        gen = ctx.generator(5000 + k)  # draws the net, then its batches
+        kw = {"std": m, "fan_in_scaled": True, "generator": gen}
+        net = mlp(sizes(cfg.depth), act, "gaussian", init_kwargs=kw).to(ctx.device)
+        runs[label] = sgd_until_nonfinite(
+            net, xs, ys, lr=cfg.overflow_lr, steps=cfg.overflow_steps,
+            batch_size=cfg.batch_size, generator=gen,
+        )  # fmt: skip
     return {"data": split.name, "depths": depths, "speeds": speeds, "overflow_runs": runs}
 
 
@@ -183,73 +143,49 @@ def judge(metrics: Mapping[str, Any], cfg: G4Config) -> list[Verdict]:
         f"{f} {10 ** float(np.nanmean(_ratios(metrics, f'{f}/standard', cfg.depth))):.2g}×"
         for f in FAMILIES
     )
-    relu_run = metrics["overflow_runs"]["relu, large"]
+    relu = metrics["overflow_runs"]["relu, large"]
+    overflowed = "stayed finite"
+    if relu["nonfinite_loss"]:
+        overflowed = f"overflowed after {relu['steps'] - 1} updates"
     evidence = (
         f"At {cfg.depth} hidden layers of {cfg.width} ({cfg.seeds} seeds, {metrics['data']}), "
         f"weights N(0, m²/n_in) with m = {cfg.sigmoid_scale:g} (sigmoid) and {cfg.relu_scale:g} "
         f"(ReLU): " + "; ".join(parts) + f" (95 % t intervals, threshold 1; Xavier/He scales: "
-        f"s₁/s_L = {standard}). SGD on the large ReLU net "
-        + (
-            f"overflowed after {relu_run['steps'] - 1} updates"
-            if relu_run["nonfinite_loss"]
-            else "stayed finite"
-        )
-        + f"; diagnose() reported {', '.join(relu_run['findings']) or 'nothing'}."
+        f"s₁/s_L = {standard}). SGD on the large ReLU net {overflowed}; diagnose() reported "
+        f"{', '.join(relu['findings']) or 'nothing'}."
     )
     if bad:
-        return [
-            Verdict.from_check(
-                "G4",
-                None,
-                evidence,
-                key="non-finite gradient at init",
-                reason=f"guard: non-finite speeds at initialisation for {', '.join(bad)}; "
-                "a smaller m would keep them finite",
-            )
-        ]
+        reason = (
+            f"guard: non-finite speeds at initialisation for {', '.join(bad)}; "
+            "a smaller m would keep them finite"
+        )
+        return [Verdict("G4", "inconclusive", evidence, "non-finite gradient at init", reason)]
     status = all_of(decisions)
-    reason = (
-        "an interval straddles 1 (10×); more seeds would narrow it"
-        if status == "inconclusive"
-        else ""
-    )
+    reason = "an interval straddles 1 (10×); more seeds would narrow it"
     key = ", ".join(
         f"{f} s₁/s_L ×{10 ** np.mean(_ratios(metrics, f'{f}/large', cfg.depth)):.3g}"
         for f in FAMILIES
     )
-    return [Verdict("G4", status, evidence, key=key, reason=reason)]
+    return [Verdict("G4", status, evidence, key, reason if status == "inconclusive" else "")]
 
 
 def draw(metrics: Mapping[str, Any], cfg: G4Config, canvas: Canvas) -> None:
     fig, axes = canvas.subplots(1, 3, figsize=(14, 3.8))
-    depths = [int(d) for d in metrics["depths"]]
-    colors = {"sigmoid": "C0", "relu": "C3"}
-    rows = []
+    depths, rows = [int(d) for d in metrics["depths"]], []
     for key, per_depth in metrics["speeds"].items():
         family, label = key.split("/")
-        style = "o-" if label == "large" else "s--"
-        sp = {
-            int(d): np.array([[as_float(v) for v in r] for r in rows_])
-            for d, rows_ in per_depth.items()
-        }
-        with np.errstate(all="ignore"):
-            prof = np.exp(np.log(sp[cfg.depth]).mean(axis=0))
-            firsts = [float(np.exp(np.log(sp[d][:, 0]).mean())) for d in depths]
-        axes[0].semilogy(range(1, cfg.depth + 1), prof, style, color=colors[family], label=key)
-        axes[1].semilogy(depths, firsts, style, color=colors[family], label=key)
+        style, color = "o-" if label == "large" else "s--", {"sigmoid": "C0", "relu": "C3"}[family]
+        firsts = [float(geometric_mean(np.asarray(per_depth[str(d)], float)[:, 0])) for d in depths]
+        profile = geometric_mean(per_depth[str(cfg.depth)], axis=0)
+        axes[0].semilogy(range(1, cfg.depth + 1), profile, style, color=color, label=key)
+        axes[1].semilogy(depths, firsts, style, color=color, label=key)
         r = _ratios(metrics, key, cfg.depth)
-        rows.append(
-            [
-                key,
-                f"{10 ** np.nanmean(r):.3g}",
-                f"{np.nanstd(r, ddof=1):.2f}",
-                f"{firsts[-1] / firsts[0]:.3g}",
-            ]
-        )
+        row = [10 ** np.nanmean(r), np.nanstd(r, ddof=1), firsts[-1] / firsts[0]]
+        rows.append([key, *(f"{v:{f}}" for v, f in zip(row, (".3g", ".2f", ".3g"), strict=True))])
     axes[0].set(xlabel="hidden layer (input side first)", ylabel="||∂C/∂b_l|| at init")
     axes[1].set(xlabel="hidden layers", ylabel="first layer ||∂C/∂b_1||")
     for label, run in metrics["overflow_runs"].items():
-        losses = np.array([as_float(v) for v in run["losses"]])
+        losses = np.asarray(run["losses"], float)
         finite = np.isfinite(losses)
         (line,) = axes[2].semilogy(
             np.arange(len(losses))[finite], losses[finite], "o-", ms=3, label=label
@@ -260,37 +196,28 @@ def draw(metrics: Mapping[str, Any], cfg: G4Config, canvas: Canvas) -> None:
     for ax in axes:
         ax.legend(fontsize=7)
     canvas.save(
-        fig,
-        "exploding",
-        "Left: per-layer learning speed at initialisation (geometric mean over seeds) with large "
-        "(solid) and Xavier/He (dashed) weights. Middle: first-layer gradient against depth. "
-        "Right: SGD training loss until overflow.",
-    )
+        fig, "exploding", "Left: per-layer learning speed at initialisation (geometric mean over "
+        "seeds) with large (solid) and Xavier/He (dashed) weights. Middle: first-layer gradient "
+        "against depth. Right: SGD training loss until overflow.",
+    )  # fmt: skip
     canvas.table(
         f"Gradient growth toward the input ({cfg.depth} hidden layers) and with depth",
-        [
-            "family / scale",
-            "s₁/s_L (geo. mean)",
-            "sd of log10 ratio",
-            f"first layer, {depths[-1]} vs {depths[0]} layers",
-        ],
+        ["family / scale", "s₁/s_L (geo. mean)", "sd of log10 ratio",
+         f"first layer, {depths[-1]} vs {depths[0]} layers"],
         rows,
         caption=f"Weights N(0, m²/n_in): large m = {cfg.sigmoid_scale:g} (sigmoid), "
         f"{cfg.relu_scale:g} (ReLU); standard m = 1 (Xavier), √2 (He); {cfg.seeds} seeds.",
-    )
+    )  # fmt: skip
     canvas.table(
         f"SGD (lr {cfg.overflow_lr}) with GradientMonitor.diagnose()",
         ["net", "steps run", "loss became NaN/Inf", "findings"],
-        [
-            [k, r["steps"], r["nonfinite_loss"], "; ".join(r["messages"]) or "none"]
-            for k, r in metrics["overflow_runs"].items()
-        ],
-    )
+        [[k, r["steps"], r["nonfinite_loss"], "; ".join(r["messages"]) or "none"]
+         for k, r in metrics["overflow_runs"].items()],
+    )  # fmt: skip
 
 
 register(
     "g4_exploding",
-    claims=("G4",),
     title="Large initial weights: gradients grow geometrically toward the input and overflow",
     config=G4Config,
     presets={

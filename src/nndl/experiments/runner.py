@@ -68,7 +68,10 @@ def tree_hash(root: Path, pattern: str = "*.py", skip: tuple[str, ...] = ()) -> 
 
 @functools.cache
 def _library_hash() -> str:
-    return tree_hash(_PACKAGE_ROOT, skip=("experiments/", "report/", "cli"))
+    # the library's code and its shipped weights (package data a result can depend on)
+    skip = ("experiments/", "report/", "cli")
+    code = tree_hash(_PACKAGE_ROOT, skip=skip)
+    return code + tree_hash(_PACKAGE_ROOT, pattern="*.safetensors", skip=skip)
 
 
 @functools.cache

@@ -8,7 +8,11 @@
 - :class:`PWCNetLite`: a small learned PWC-Net, trained by :func:`train_pwc` on
   :func:`make_flow_pairs` (random smooth and affine flows on scikit-image photographs).
 - Pictures: :func:`flow_to_color` (Middlebury colour wheel), :func:`disparity_to_color`.
-- Metrics: :func:`endpoint_error`, :func:`bad_pixel_rate`, :func:`mean_absolute_error`.
+- Metrics: :func:`endpoint_error`, :func:`bad_pixel_rate`, :func:`mean_absolute_error`;
+  :func:`score_disparity` (as left and hole-filled), :func:`displacement_scores` (where a cosine
+  cost volume peaks).
+- Stereo comparators: :func:`zncc_disparity`, :func:`opencv_matchers` (StereoBM / SGBM), with
+  :func:`disparity_sign_check` and :func:`downsample_stereo`.
 
 Flow convention (as in :mod:`nndl.ops`): a flow is (B, 2, H, W) in pixels, channel 0 the
 horizontal ``u``, channel 1 the vertical ``v``, and ``img1(x) ≈ img2(x + flow(x))``. Disparity:
@@ -35,12 +39,14 @@ from .evaluate import (
     stereo_pair_as_flow,
 )
 from .holes import fill_holes
+from .matching import DisplacementScores, displacement_scores
 from .metrics import bad_pixel_rate, end_point_error, endpoint_error, mean_absolute_error
 from .pwc import (
     PRETRAINED_FILE,
     PWC_RECIPE,
     PWCNetLite,
     PWCRecipe,
+    convex_upsample,
     flip_augment,
     load_pwc,
     pretrained_path,
@@ -58,6 +64,14 @@ from .stereo import (
     median_filter,
     remove_speckles,
     subpixel_minimum,
+)
+from .stereo_eval import (
+    StereoMatcher,
+    disparity_sign_check,
+    downsample_stereo,
+    opencv_matchers,
+    score_disparity,
+    zncc_disparity,
 )
 from .synthetic import (
     BENCHMARK_SETTINGS,
@@ -83,16 +97,22 @@ __all__ = [
     "TRAIN_IMAGES",
     "BenchmarkSettings",
     "DisparityEstimate",
+    "DisplacementScores",
     "FlowMethod",
     "FlowPairs",
     "FlowScore",
     "PWCNetLite",
     "PWCRecipe",
     "RandomFlow",
+    "StereoMatcher",
     "bad_pixel_rate",
     "benchmark_pairs",
     "census_transform",
+    "convex_upsample",
+    "disparity_sign_check",
     "disparity_to_color",
+    "displacement_scores",
+    "downsample_stereo",
     "end_point_error",
     "endpoint_error",
     "estimate_disparity",
@@ -114,6 +134,7 @@ __all__ = [
     "make_flow_pairs",
     "mean_absolute_error",
     "median_filter",
+    "opencv_matchers",
     "patch_features",
     "photometric_jitter",
     "pretrained_path",
@@ -121,6 +142,7 @@ __all__ = [
     "pwc_training_data",
     "remove_speckles",
     "save_pwc",
+    "score_disparity",
     "semi_global_aggregation",
     "stereo_pair_as_flow",
     "structure_confidence",
@@ -128,4 +150,5 @@ __all__ = [
     "train_pwc",
     "translated_pair",
     "upsample_flow",
+    "zncc_disparity",
 ]

@@ -5,7 +5,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._validation import DTypeError, ShapeError, ValidationError, check_dtype, check_shape
+from .._validation import (
+    DTypeError,
+    ShapeError,
+    ValidationError,
+    check_dtype,
+    check_same_device,
+    check_same_dtype,
+    check_shape,
+)
 from ..data.images import to_gray
 
 __all__ = ["as_batch", "check_finite", "check_flow", "check_image_pair", "to_gray"]
@@ -60,14 +68,8 @@ def check_image_pair(
             tuple(img1.shape),
             tuple(img2.shape),
         )
-    if a.dtype != b.dtype:
-        raise DTypeError(
-            f"{names[0]} and {names[1]} must have the same dtype, got {a.dtype} and {b.dtype}"
-        )
-    if a.device != b.device:
-        raise DTypeError(
-            f"{names[0]} and {names[1]} must be on the same device, got {a.device} and {b.device}"
-        )
+    check_same_dtype(a, b, names=names)
+    check_same_device(a, b, names=names)
     h, w = a.shape[-2:]
     if min(h, w) < min_size:
         raise ShapeError(

@@ -7,10 +7,26 @@
 - :class:`GAN`, :func:`train_gan` — generator g(z) and discriminator, non-saturating loss (V4).
 - :mod:`~nndl.generative.quality` — Fréchet distance, precision/recall of distributions and
   class histograms on features of a digits classifier.
+- :mod:`~nndl.generative.exact` — exact checks of latent-variable models: 2-D latent
+  quadrature, a linear-Gaussian VAE with its exact posterior, sampler deviations, IW gaps.
+- :func:`em_trace`, :func:`em_monotonicity` — EM one iteration at a time (V3).
+- :func:`tune_gaussian_mixture`, :func:`tune_kernel_density`, :func:`em_agreement`,
+  :func:`bits_per_dim` — classical density baselines tuned on validation data (V1).
 - :mod:`~nndl.generative.runs` — run folders: :func:`train_run`, :func:`evaluate_run`,
   :func:`load_run_model`, :func:`draw_samples` (what ``nndl train|sample|evaluate`` call).
 """
 
+from .baselines import bits_per_dim, em_agreement, tune_gaussian_mixture, tune_kernel_density
+from .em_trace import EMTrace, em_monotonicity, em_trace
+from .exact import (
+    LatentQuadrature,
+    diag_gaussian_kl,
+    gaussian_sample_deviations,
+    importance_gaps,
+    latent_quadrature,
+    linear_gaussian_vae,
+    posterior_box,
+)
 from .gan import (
     GAN,
     GAN_ARCHS,
@@ -18,6 +34,7 @@ from .gan import (
     discriminator_loss,
     generator_loss,
     image_grid,
+    image_grid_uint8,
     save_image_grid,
     train_gan,
 )
@@ -66,19 +83,26 @@ __all__ = [
     "VAE",
     "Bernoulli",
     "DiscretizedLogistic",
+    "EMTrace",
     "FeatureClassifier",
     "GANRun",
     "Gaussian",
     "GaussianMixtureEM",
+    "LatentQuadrature",
     "Likelihood",
     "RunData",
     "SampleQuality",
     "TrainedRun",
     "bernoulli_log_prob",
+    "bits_per_dim",
     "class_histogram",
+    "diag_gaussian_kl",
     "discretized_logistic_log_prob",
     "discriminator_loss",
     "draw_samples",
+    "em_agreement",
+    "em_monotonicity",
+    "em_trace",
     "evaluate_run",
     "evaluate_samples",
     "features",
@@ -87,11 +111,17 @@ __all__ = [
     "gaussian_fit",
     "gaussian_kl",
     "gaussian_log_prob",
+    "gaussian_sample_deviations",
     "generator_loss",
     "image_grid",
+    "image_grid_uint8",
+    "importance_gaps",
+    "latent_quadrature",
+    "linear_gaussian_vae",
     "load_run_data",
     "load_run_model",
     "make_likelihood",
+    "posterior_box",
     "precision_recall",
     "read_run_config",
     "real_floor",
@@ -101,4 +131,6 @@ __all__ = [
     "train_gan",
     "train_run",
     "train_vae",
+    "tune_gaussian_mixture",
+    "tune_kernel_density",
 ]

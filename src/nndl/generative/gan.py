@@ -63,6 +63,7 @@ __all__ = [
     "gan_step",
     "generator_loss",
     "image_grid",
+    "image_grid_uint8",
     "save_image_grid",
     "train_gan",
 ]
@@ -349,6 +350,21 @@ def image_grid(
         top, left = padding + r * (h + padding), padding + col * (w + padding)
         grid[:, top : top + h, left : left + w] = img
     return grid
+
+
+def image_grid_uint8(images: torch.Tensor, nrow: int | None = None) -> torch.Tensor:
+    """The first channel of :func:`image_grid` (images clamped to [0, 1]) as 0–255 integers.
+
+    Args:
+        images: Tensor[N, C, H, W].
+        nrow: images per row (default ⌈√N⌉).
+
+    Returns:
+        Tensor[rows·(H+1)+1, nrow·(W+1)+1] of dtype uint8 (white padding).
+    """
+    check_shape(images, "N C H W", name="images")
+    grid = image_grid(images.detach().clamp(0, 1), nrow=nrow)[0]
+    return (grid * 255).round().to(torch.uint8)
 
 
 def save_image_grid(

@@ -24,7 +24,14 @@ from .._validation import DTypeError, ShapeError, ValidationError, check_in_rang
 from ._strategies import ovo_votes
 from .estimator import LinearClassifier
 
-__all__ = ["ambiguity", "ambiguous_mask", "decision_regions", "grid_2d"]
+__all__ = [
+    "ambiguity",
+    "ambiguous_mask",
+    "boundary_geometry",
+    "decision_regions",
+    "grid_2d",
+    "region_labels",
+]
 
 
 def _check_estimator(estimator: Any) -> LinearClassifier:
@@ -78,6 +85,78 @@ def ambiguity(estimator: LinearClassifier, X: Any) -> float:
         0.0
     """
     return float(np.mean(ambiguous_mask(estimator, X)))
+
+
+def region_labels(estimator: LinearClassifier, X: Any) -> np.ndarray:
+    """The predicted class *index* of each sample, −1 where the strategy leaves it undecided.
+
+    Args:
+        estimator: a fitted :class:`LinearClassifier`.
+        X: array-like ``(N, D)``.
+
+    Returns:
+        ``int64[N]``: positions in ``classes_``, or −1 where :func:`ambiguous_mask` holds.
+    """
+    est = _check_estimator(estimator)
+    idx = np.searchsorted(est.classes_, est.predict(X)).astype(np.int64)
+    idx[ambiguous_mask(est, X)] = -1
+    return idx
+
+
+def boundary_geometry(
+    estimator: LinearClassifier, X: Any, *, resolution: int = 300
+) -> dict[str, Any]:
+    r"""Where a binary classifier's *predicted class* changes on a 2-D grid, against f = 0.
+
+    On the :func:`grid_2d` grid over ``X`` (margin 0.1), every pair of neighbours (along either
+    axis) predicted differently marks a boundary point at their midpoint m; its distance to the
+    line :math:`f(x) = w^\top x + b = 0` is :math:`|w^\top m + b| / \lVert w \rVert`. For a
+    linear discriminant the distance is at most one grid step, and each class fills one
+    connected (4-neighbour) region: a half-plane cut by the box.
+
+    Args:
+        estimator: a :class:`LinearClassifier` fitted on two classes and two features.
+        X: array-like ``(N, 2)``, the points the grid spans.
+        resolution: grid points per axis.
+
+    Returns:
+        ``boundary_points`` (int), ``max_distance_to_line`` (float, None without a class change
+        on the grid), ``grid_step`` (the larger of the two axis steps) and
+        ``components_positive`` / ``components_negative`` (connected regions of each class).
+
+    Raises:
+        ValidationError: more than two classes, or not fitted on 2 features.
+    """
+    from scipy import ndimage
+
+    est = _check_estimator(estimator)
+    if len(est.classes_) != 2 or est.n_features_in_ != 2:
+        raise ValidationError(
+            f"boundary_geometry needs a binary estimator on 2 features, got "
+            f"{len(est.classes_)} classes and {est.n_features_in_} features"
+        )
+    xx, yy = grid_2d(X, resolution=resolution)
+    points = np.column_stack([xx.ravel(), yy.ravel()])
+    positive = (est.predict(points) == est.classes_[1]).reshape(xx.shape)
+    mids = []
+    for axis in (0, 1):  # midpoints of neighbours (along each axis) predicted differently
+        a: list[slice] = [slice(None), slice(None)]
+        b: list[slice] = [slice(None), slice(None)]
+        a[axis], b[axis] = slice(0, -1), slice(1, None)
+        change = positive[tuple(a)] != positive[tuple(b)]
+        mx = 0.5 * (xx[tuple(a)] + xx[tuple(b)])[change]
+        my = 0.5 * (yy[tuple(a)] + yy[tuple(b)])[change]
+        mids.append(np.column_stack([mx, my]))
+    mid = np.concatenate(mids)
+    w, b0 = est.coef_[0], est.intercept_[0]
+    dist = np.abs(mid @ w + b0) / np.linalg.norm(w)
+    return {
+        "boundary_points": len(mid),
+        "max_distance_to_line": float(dist.max()) if len(dist) else None,
+        "grid_step": float(max(xx[0, 1] - xx[0, 0], yy[1, 0] - yy[0, 0])),
+        "components_positive": int(ndimage.label(positive)[1]),
+        "components_negative": int(ndimage.label(~positive)[1]),
+    }
 
 
 def grid_2d(X: Any, *, resolution: int = 300, margin: float = 0.1) -> tuple[np.ndarray, np.ndarray]:

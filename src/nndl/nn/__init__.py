@@ -4,12 +4,15 @@
   :func:`maxout`;
 - :func:`init_` (schemes in :data:`INIT_SCHEMES`);
 - :func:`mlp`, :func:`cnn`, :class:`SequenceModel` (vanilla RNN or LSTM, unrolled);
-- :class:`SigmoidChain`, :func:`chain_bias_gradients`, :func:`chain_factors` (claim G3).
+- :class:`SigmoidChain`, :func:`chain_bias_gradients`, :func:`chain_factors`,
+  :func:`chain_gradient_check` (claim G3);
+- :func:`sigmoid_cross_entropy`, Nielsen's cost for sigmoid outputs (claims G1, G2).
 """
 
 from .activations import ACTIVATIONS, Maxout, MaxoutPool, activation, maxout
 from .builders import POOLS, cnn, mlp
-from .chain import SigmoidChain, chain_bias_gradients, chain_factors
+from .chain import SigmoidChain, chain_bias_gradients, chain_factors, chain_gradient_check
+from .costs import sigmoid_cross_entropy
 from .init import INIT_SCHEMES, init_, initialisable_layers
 from .recurrent import CELLS, SequenceModel
 
@@ -25,9 +28,11 @@ __all__ = [
     "activation",
     "chain_bias_gradients",
     "chain_factors",
+    "chain_gradient_check",
     "cnn",
     "init_",
     "initialisable_layers",
     "maxout",
     "mlp",
+    "sigmoid_cross_entropy",
 ]

@@ -24,7 +24,7 @@ from torch import nn
 
 from .._validation import check_finite, check_int, check_shape
 
-__all__ = ["SigmoidChain", "chain_bias_gradients", "chain_factors"]
+__all__ = ["SigmoidChain", "chain_bias_gradients", "chain_factors", "chain_gradient_check"]
 
 
 class SigmoidChain(nn.Module):
@@ -123,3 +123,33 @@ def chain_bias_gradients(
     tail = torch.flip(torch.cumprod(torch.flip(factors, dims=[-1]), dim=-1), dims=[-1])
     tail = torch.cat([tail, ones], dim=-1)
     return sp * tail * grad_output.unsqueeze(-1)
+
+
+def chain_gradient_check(
+    chain: SigmoidChain, x: torch.Tensor, y: torch.Tensor
+) -> tuple[torch.Tensor, float]:
+    r"""Closed-form bias gradients of the squared error, checked against autograd.
+
+    For :math:`C = \sum_n \tfrac12 (a_L(x_n) - y_n)^2`, :math:`\partial C/\partial a_L =
+    a_L - y` per input; :func:`chain_bias_gradients` gives every input's
+    :math:`\partial C_n/\partial b_j`, autograd the summed :math:`\partial C/\partial b_j`. The
+    error is :math:`\max_j |\sum_n g_{nj} - g^{auto}_j| / \sum_n |g_{nj}|` (relative to the
+    terms' magnitude, so cancellation in the sum does not inflate it). ``.grad`` is untouched.
+
+    Args:
+        chain: the chain.
+        x: Tensor[N] inputs; y: Tensor[N] targets (same dtype).
+
+    Returns:
+        ``(gradients Tensor[N, L], largest relative error)``.
+
+    Raises:
+        ShapeError: ``x`` or ``y`` is not (N,) with one N.
+    """
+    check_shape(x, "N", name="x")
+    check_shape(y, (x.shape[0],), name="y")
+    (auto,) = torch.autograd.grad((0.5 * (chain(x) - y).pow(2)).sum(), chain.bias)
+    with torch.no_grad():
+        closed = chain_bias_gradients(chain, x, chain(x) - y)
+    scale = closed.abs().sum(0).clamp_min(torch.finfo(closed.dtype).tiny)
+    return closed, float(((closed.sum(0) - auto).abs() / scale).max())

@@ -32,6 +32,8 @@ from .._validation import (
     check_choice,
     check_dtype,
     check_int,
+    check_same_device,
+    check_same_dtype,
     check_same_shape,
     check_shape,
 )
@@ -74,14 +76,8 @@ def _check_features(f1: Tensor, f2: Tensor, names: tuple[str, str]) -> None:
         if t.is_complex():
             raise DTypeError(f"{n} must be a real floating-point tensor, got dtype {t.dtype}")
     check_same_shape(f1, f2, names=names)
-    if f1.dtype != f2.dtype:
-        raise DTypeError(
-            f"{names[0]} and {names[1]} must have the same dtype, got {f1.dtype} and {f2.dtype}"
-        )
-    if f1.device != f2.device:
-        raise ValidationError(
-            f"{names[0]} and {names[1]} must be on the same device, got {f1.device} and {f2.device}"
-        )
+    check_same_dtype(f1, f2, names=names)
+    check_same_device(f1, f2, names=names)
     _, c, h, w = f1.shape
     if min(c, h, w) < 1:
         raise ValidationError(
@@ -297,7 +293,21 @@ def cost_volume(
     return correlate(f1, f2, oy0=-d, ndy=n, ox0=-d, ndx=n, step=1, scale=scale)
 
 
-class CostVolume(nn.Module):
+class _CostVolumeModule(nn.Module):
+    """The options every cost-volume module shares (checked at construction)."""
+
+    def __init__(self, normalize: Normalize, reduction: Reduction, impl: Impl) -> None:
+        super().__init__()
+        _check_options(normalize, reduction, impl)
+        self.normalize = normalize
+        self.reduction = reduction
+        self.impl = impl
+
+    def extra_repr(self) -> str:
+        return f"normalize={self.normalize!r}, reduction={self.reduction!r}, impl={self.impl!r}"
+
+
+class CostVolume(_CostVolumeModule):
     """See :func:`cost_volume`."""
 
     def __init__(
@@ -308,13 +318,9 @@ class CostVolume(nn.Module):
         reduction: Reduction = "mean",
         impl: Impl = "auto",
     ) -> None:
-        super().__init__()
+        super().__init__(normalize, reduction, impl)
         self.max_displacement = check_int(max_displacement, name="max_displacement", low=0)
         self.stride = check_int(stride, name="stride", low=1)
-        _check_options(normalize, reduction, impl)
-        self.normalize = normalize
-        self.reduction = reduction
-        self.impl = impl
 
     def forward(self, f1: Tensor, f2: Tensor) -> Tensor:
         return cost_volume(
@@ -324,7 +330,7 @@ class CostVolume(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"max_displacement={self.max_displacement}, stride={self.stride}, "
-            f"normalize={self.normalize!r}, reduction={self.reduction!r}, impl={self.impl!r}"
+            + super().extra_repr()
         )
 
 
@@ -414,7 +420,7 @@ def cost_volume_1d(
     )
 
 
-class CostVolume1d(nn.Module):
+class CostVolume1d(_CostVolumeModule):
     """See :func:`cost_volume_1d`."""
 
     def __init__(
@@ -424,12 +430,8 @@ class CostVolume1d(nn.Module):
         reduction: Reduction = "mean",
         impl: Impl = "auto",
     ) -> None:
-        super().__init__()
+        super().__init__(normalize, reduction, impl)
         self.max_disparity = check_int(max_disparity, name="max_disparity", low=1)
-        _check_options(normalize, reduction, impl)
-        self.normalize = normalize
-        self.reduction = reduction
-        self.impl = impl
 
     def forward(self, left: Tensor, right: Tensor) -> Tensor:
         return cost_volume_1d(
@@ -437,10 +439,7 @@ class CostVolume1d(nn.Module):
         )
 
     def extra_repr(self) -> str:
-        return (
-            f"max_disparity={self.max_disparity}, normalize={self.normalize!r}, "
-            f"reduction={self.reduction!r}, impl={self.impl!r}"
-        )
+        return f"max_disparity={self.max_disparity}, " + super().extra_repr()
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,7 +13,12 @@ from typing import Literal, overload
 import torch
 from torch import Tensor, nn
 
-from .._validation import DTypeError, ValidationError, check_dtype, check_shape
+from .._validation import (
+    DTypeError,
+    check_dtype,
+    check_same_device,
+    check_shape,
+)
 
 __all__ = ["Warp", "warp"]
 
@@ -26,10 +31,7 @@ def _check_warp_inputs(x: Tensor, flow: Tensor) -> None:
     for t, n in ((x, "x"), (flow, "flow")):
         if t.is_complex():
             raise DTypeError(f"{n} must be a real floating-point tensor, got dtype {t.dtype}")
-    if x.device != flow.device:
-        raise ValidationError(
-            f"x and flow must be on the same device, got {x.device} and {flow.device}"
-        )
+    check_same_device(x, flow, names=("x", "flow"))
 
 
 @overload

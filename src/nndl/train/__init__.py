@@ -13,6 +13,7 @@ from .checkpoint import (
     unpack_optimizer_state,
     validate_metadata,
 )
+from .curves import stacked_loss_curve
 from .device import resolve_device
 from .distributed import init_distributed, is_distributed, is_main_process, rank, world_size
 from .schedule import CosineSchedule, cosine_factor
@@ -64,6 +65,7 @@ __all__ = [
     "save_checkpoint",
     "save_model",
     "stacked_accuracy",
+    "stacked_loss_curve",
     "stacked_losses",
     "stacked_trainer",
     "supervised_loss",

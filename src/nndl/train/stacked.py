@@ -477,6 +477,25 @@ def _check_data(stacked: StackedModels, x: torch.Tensor, y: torch.Tensor) -> Non
         raise ValidationError("x must hold at least one example, got 0")
 
 
+def _per_copy_data(
+    stacked: StackedModels, x: torch.Tensor, y: torch.Tensor, independent_batches: bool
+) -> bool:
+    """Whether ``(x, y)`` hold one data set per copy: x (S, N, \\*) and y (S, N, \\*)."""
+    dims, s = stacked.input_dims, stacked.n_models
+    if dims is None or x.dim() != dims + 1 or x.shape[0] != s:
+        return False
+    if y.dim() < 2 or y.shape[1] != x.shape[1]:
+        raise ShapeError(
+            f"y must be (S, N, *) like x's one data set per copy {tuple(x.shape[:2])}, "
+            f"got {tuple(y.shape)}",
+            ("S", "N", "*"),
+            tuple(y.shape),
+        )
+    if not independent_batches:
+        raise ValidationError("one data set per copy needs independent_batches=True, got False")
+    return True
+
+
 @torch.no_grad()
 def stacked_losses(
     stacked: StackedModels,
@@ -570,8 +589,10 @@ class _StackedStep:
         seed: int,
         grad_clip: float | None,
         freeze: bool,
+        per_copy: bool = False,
     ):
         self.stacked, self.x, self.y, self.loss = stacked, x, y, loss
+        self.per_copy = per_copy
         self.independent, self.seed = independent, seed
         self.grad_clip, self.freeze = grad_clip, freeze
         self.x_epoch: torch.Tensor | None = None
@@ -614,13 +635,17 @@ class _StackedStep:
     def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
         if self.independent:
             orders = copy_orders(
-                self.x.shape[0],
+                self.x.shape[int(self.per_copy)],
                 self.stacked.seeds,
                 seed=self.seed,
                 epoch=epoch,
                 device=self.x.device,
             )
-            self.x_epoch, self.y_epoch = self.x[orders], self.y[orders]  # (S, N, *)
+            if self.per_copy:  # copy s takes its own examples: x[s, orders[s]]
+                rows = torch.arange(orders.shape[0], device=orders.device).unsqueeze(1)
+                self.x_epoch, self.y_epoch = self.x[rows, orders], self.y[rows, orders]
+            else:
+                self.x_epoch, self.y_epoch = self.x[orders], self.y[orders]  # (S, N, *)
 
     def on_after_backward(self, trainer: Trainer) -> None:
         frozen = self.freeze and bool(self.stacked.diverged.any())
@@ -698,6 +723,8 @@ def stacked_trainer(
         ``(trainer, data)``: run ``trainer.fit(data, resume=...)``.
     """
     _check_data(stacked, x, y)
+    per_copy = _per_copy_data(stacked, x, y, independent_batches)
+    n = x.shape[int(per_copy)]
     fn = _loss_fn(loss)
     check_in_range(lr, name="lr", low=0.0, low_inclusive=False)
     check_in_range(momentum, name="momentum", low=0.0, high=1.0, high_inclusive=False)
@@ -708,12 +735,12 @@ def stacked_trainer(
     if epochs is None:
         if max_steps is None:
             raise ValidationError("give epochs, max_steps, or both")
-        per_epoch = 1 if batch_size is None else -(-x.shape[0] // max(1, batch_size))
+        per_epoch = 1 if batch_size is None else -(-n // max(1, batch_size))
         epochs = -(-check_int(max_steps, name="max_steps", low=1) // per_epoch)
     dev = torch.device(device) if device is not None else _device_of(stacked)
     stacked.to(dev)
     x, y = x.to(dev), y.to(dev)
-    full = batch_size is None or batch_size >= x.shape[0]
+    full = batch_size is None or batch_size >= n
     independent = bool(independent_batches) and not full
     step = _StackedStep(
         stacked,
@@ -724,6 +751,7 @@ def stacked_trainer(
         seed=seed,
         grad_clip=grad_clip,
         freeze=on_nonfinite == "freeze",
+        per_copy=per_copy,
     )
     opt = _make_optimizer(
         optimizer,
@@ -733,9 +761,7 @@ def stacked_trainer(
         weight_decay,
         (float(betas[0]), float(betas[1])),
     )
-    data: tuple[torch.Tensor, ...] = (
-        (torch.arange(x.shape[0], device=dev),) if independent else (x, y)
-    )
+    data: tuple[torch.Tensor, ...] = (torch.arange(n, device=dev),) if independent else (x, y)
     trainer = Trainer(
         stacked,
         opt,
@@ -793,8 +819,10 @@ def fit_stacked(
 
     Args:
         stacked: the copies (trained in place, moved to ``device``).
-        x: Tensor[N, \*] inputs.
-        y: Tensor[N] class indices (``"cross_entropy"``) or Tensor[N, \*] targets (``"mse"``).
+        x: Tensor[N, \*] inputs shared by the copies, or Tensor[S, N, \*]: one data set per
+            copy (copy s trains on ``x[s]``, e.g. its own draw of a small training set).
+        y: Tensor[N] class indices (``"cross_entropy"``) or Tensor[N, \*] targets (``"mse"``);
+            Tensor[S, N, \*] with per-copy ``x``.
         loss: ``"cross_entropy"``, ``"mse"`` (mean over the batch and the output elements) or a
             :data:`StackedLoss` ``(outputs Tensor[S, B, *], targets) -> Tensor[S]``.
         optimizer: ``"sgd"``, ``"adam"`` or a factory ``params -> optimiser`` (it must act
