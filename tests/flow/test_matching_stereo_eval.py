@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from nndl._validation import ShapeError, ValidationError
+from nndl._validation import DTypeError, ShapeError, ValidationError
 from nndl.flow import (
     disparity_sign_check,
     displacement_scores,
@@ -111,3 +111,13 @@ def test_opencv_matchers_run_or_say_why(monkeypatch):
     monkeypatch.setitem(sys.modules, "cv2", None)
     with pytest.raises(ImportError):
         opencv_matchers(16)
+
+
+def test_non_tensors_are_refused_by_name_before_any_work():
+    img = torch.rand(1, 8, 8)
+    with pytest.raises(DTypeError, match="f2 must be a torch.Tensor, got str"):
+        displacement_scores(img[None], "f2", max_displacement=1)
+    with pytest.raises(DTypeError, match="right must be a torch.Tensor, got list"):
+        zncc_disparity(img, img.tolist(), max_disparity=2)
+    with pytest.raises(ShapeError, match="valid must have shape"):
+        score_disparity(torch.zeros(8, 8), torch.ones(8, 9, dtype=torch.bool), torch.zeros(8, 8))

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from nndl._validation import ShapeError, ValidationError
+from nndl._validation import DTypeError, ShapeError, ValidationError
 from nndl.flow import (
     PWC_RECIPE,
     PWCNetLite,
@@ -236,6 +236,10 @@ def test_convex_upsampling_gradients_and_bad_shapes():
         convex_upsample(flow, mask, 3)
     with pytest.raises(ShapeError, match="flow must have shape"):
         convex_upsample(flow[:, :1], mask, 2)
+    with pytest.raises(DTypeError, match="mask must be a floating-point tensor"):
+        convex_upsample(flow, mask.long(), 2)
+    with pytest.raises(DTypeError, match="flow must be a torch.Tensor, got list"):
+        convex_upsample(flow.tolist(), mask, 2)
 
 
 @pytest.mark.parametrize("size", [(50, 38), (64, 64)])

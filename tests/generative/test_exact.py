@@ -156,3 +156,11 @@ def test_importance_gaps_vanish_for_the_exact_posterior_and_shrink_otherwise():
     with pytest.raises(ValidationError):
         importance_gaps(vae, x, log_px[:2], [1])
     assert math.isfinite(float(se.max()))
+
+
+def test_diag_gaussian_kl_refuses_non_tensors_and_non_finite_values():
+    z = torch.zeros(3, dtype=F64)
+    with pytest.raises(DTypeError, match="mean2 must be a torch.Tensor, got float"):
+        diag_gaussian_kl(z, z + 1, 0.0, z + 1)
+    with pytest.raises(ValidationError, match="mean1 must be finite, got 1 NaN"):
+        diag_gaussian_kl(torch.tensor([0.0, math.nan, 0.0], dtype=F64), z + 1, z, z + 1)

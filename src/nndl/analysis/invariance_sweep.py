@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._validation import ValidationError, check_in_range, check_int
+from .._validation import check_in_range, check_int, check_shape
 from ..train import accuracy
 from .invariance import elastic_deform, rescale, translate
 from .layer_change import layer_io_change
@@ -118,12 +118,11 @@ def invariance_profile(
         each δ the mean over the batch and over the transforms of that magnitude.
 
     Raises:
-        ValidationError: labels not of length B (also bad inputs, from the measurements).
+        DTypeError / ShapeError: images not (B, C, H, W) or labels not (B,) (also bad inputs,
+            from the measurements).
     """
-    if labels.shape != images.shape[:1]:
-        raise ValidationError(
-            f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}"
-        )
+    sizes = check_shape(images, "B C H W", name="images")
+    check_shape(labels, "B", name="labels", sizes=sizes)
     names = list(layers)
     out: dict[str, Any] = {"clean_accuracy": accuracy(model, images, labels)}
     for family, items in transformed.items():

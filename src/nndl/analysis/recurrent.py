@@ -68,6 +68,7 @@ def state_gradient_norms(model: SequenceModel, x: torch.Tensor, y: torch.Tensor)
 @torch.no_grad()
 def sequence_mse(model: SequenceModel, x: torch.Tensor, y: torch.Tensor) -> float:
     """Mean squared error of the model's one output against ``y`` (B,), without gradients."""
+    _check_sequence(model, x, y)
     return float(F.mse_loss(model(x).squeeze(-1), y))
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .._validation import ShapeError, ValidationError, check_int
+from .._validation import ShapeError, ValidationError, check_int, check_shape
 from ..ops import cost_volume, displacements
 
 __all__ = ["DisplacementScores", "displacement_scores"]
@@ -103,12 +103,8 @@ def displacement_scores(
         ShapeError: not one pair of equal (1, C, H, W) shapes, or ``margin`` leaves no pixel.
         ValidationError: ``max_displacement`` or ``margin`` negative.
     """
-    if f1.dim() != 4 or f1.shape[0] != 1 or f1.shape != f2.shape:
-        raise ShapeError(
-            f"f1 and f2 must both be (1, C, H, W), got {tuple(f1.shape)} and {tuple(f2.shape)}",
-            (1, "C", "H", "W"),
-            tuple(f2.shape),
-        )
+    sizes = check_shape(f1, "1 C H W", name="f1")
+    check_shape(f2, "1 C H W", name="f2", sizes=sizes)
     d = check_int(max_displacement, name="max_displacement", low=0)
     m = check_int(margin, name="margin", low=0)
     h, w = f1.shape[-2:]

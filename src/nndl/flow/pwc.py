@@ -48,8 +48,10 @@ from .._validation import (
     DTypeError,
     ValidationError,
     check_choice,
+    check_dtype,
     check_in_range,
     check_int,
+    check_same_device,
     check_shape,
 )
 from ..ops import cost_volume, warp
@@ -428,14 +430,18 @@ def convex_upsample(flow: Tensor, mask: Tensor, factor: int) -> Tensor:
 
     Raises:
         ShapeError: ``flow`` or ``mask`` of the wrong shape.
-        DTypeError: ``flow`` or ``mask`` is not a tensor.
+        DTypeError: ``flow`` or ``mask`` is not a floating-point tensor.
+        ValidationError: ``flow`` and ``mask`` on different devices.
     """
     s = check_int(factor, name="factor", low=1, high=64)
     sizes = check_shape(flow, "B 2 h w", name="flow")
     sizes["K"] = 9 * s * s
     check_shape(mask, "B K h w", name="mask", sizes=sizes)
+    check_dtype(flow, name="flow")
+    check_dtype(mask, name="mask")
+    check_same_device(flow, mask, names=("flow", "mask"))
     b, _, h, w = flow.shape
-    weights = mask.view(b, 1, 9, s, s, h, w).softmax(2)
+    weights = mask.reshape(b, 1, 9, s, s, h, w).softmax(2)
     padded = F.pad(flow * s, (1, 1, 1, 1), mode="replicate")
     neighbours = F.unfold(padded, 3).view(b, 2, 9, 1, 1, h, w)
     fine = (weights * neighbours).sum(2)  # (B, 2, s, s, h, w)

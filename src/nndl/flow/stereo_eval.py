@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._validation import ShapeError, ValidationError, check_int
+from .._validation import ValidationError, check_int, check_shape
 from ..data import to_gray
 from ..ops import cost_volume_1d
 from .classical import patch_features
@@ -47,19 +47,10 @@ StereoMatcher = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 
 
 def _check_pair(left: Tensor, right: Tensor, disparity: Tensor | None = None) -> None:
-    if left.dim() != 3 or left.shape != right.shape:
-        raise ShapeError(
-            f"left and right must be (C, H, W) of one shape, got {tuple(left.shape)} and "
-            f"{tuple(right.shape)}",
-            ("C", "H", "W"),
-            tuple(right.shape),
-        )
-    if disparity is not None and disparity.shape != left.shape[1:]:
-        raise ShapeError(
-            f"disparity must be (H, W) = {tuple(left.shape[1:])}, got {tuple(disparity.shape)}",
-            tuple(left.shape[1:]),
-            tuple(disparity.shape),
-        )
+    sizes = check_shape(left, "C H W", name="left")
+    check_shape(right, "C H W", name="right", sizes=sizes)
+    if disparity is not None:
+        check_shape(disparity, "H W", name="disparity", sizes=sizes)
 
 
 def score_disparity(
@@ -81,13 +72,9 @@ def score_disparity(
     Raises:
         ShapeError: different shapes. ValidationError: no ground-truth pixel.
     """
-    if not disparity.shape == valid.shape == truth.shape:
-        raise ShapeError(
-            f"disparity, valid and truth must have one shape, got {tuple(disparity.shape)}, "
-            f"{tuple(valid.shape)} and {tuple(truth.shape)}",
-            tuple(truth.shape),
-            tuple(disparity.shape),
-        )
+    sizes = check_shape(truth, "H W", name="truth")
+    check_shape(disparity, "H W", name="disparity", sizes=sizes)
+    check_shape(valid, "H W", name="valid", sizes=sizes)
     known = torch.isfinite(truth)
     if not bool(known.any()):
         raise ValidationError("truth has no finite pixel to score against")

@@ -30,7 +30,14 @@ from typing import cast
 import torch
 from torch import nn
 
-from .._validation import DTypeError, ValidationError, check_int, check_shape
+from .._validation import (
+    DTypeError,
+    ValidationError,
+    check_dtype,
+    check_finite,
+    check_int,
+    check_shape,
+)
 from .vae import VAE, gaussian_kl
 
 __all__ = [
@@ -65,7 +72,15 @@ def diag_gaussian_kl(
 
     Returns:
         Tensor[...].
+
+    Raises:
+        DTypeError: an argument is not a floating-point tensor.
+        ValidationError: a NaN or infinite value, or a standard deviation <= 0.
     """
+    for t, name in ((mean1, "mean1"), (std1, "std1"), (mean2, "mean2"), (std2, "std2")):
+        check_shape(t, "*", name=name)  # a tensor, of any shape
+        check_dtype(t, name=name)
+        check_finite(t, name=name)
     for s, name in ((std1, "std1"), (std2, "std2")):
         if bool((s <= 0).any()):
             raise ValidationError(f"{name} must be > 0, got a minimum of {float(s.min()):.3g}")
