@@ -109,6 +109,7 @@ def test_geometric_mean_and_seeds_to_settle():
     assert seeds_to_settle(iv, 0.75) == 17  # (2 · 0.5 / 0.25)² + 1
     assert seeds_to_settle(iv, 1.0) == 10**6
     assert seeds_to_settle(mean_interval([0.0, 0.01]), 5.0) == 3  # already clear: one more
+    assert seeds_to_settle(mean_interval([0.3]), 0.0) == 2  # one seed: no spread, two at least
     with pytest.raises(DTypeError):
         seeds_to_settle((1.0, 0.5), 0.0)
 

@@ -69,3 +69,14 @@ def test_bad_confidence_and_threshold_are_refused():
         decide(mean_interval([1.0, 2.0]), float("nan"))
     with pytest.raises(ValidationError, match="alternative"):
         sign_test([1.0], alternative="up")
+
+
+def test_interval_formats_estimate_and_ends_and_scales():
+    iv = paired_interval([0.91, 0.93, 0.92, 0.94], [0.90, 0.90, 0.91, 0.92])
+    expected = f"{100 * iv.estimate:+.1f} [{100 * iv.low:+.1f}, {100 * iv.high:+.1f}]"
+    assert f"{iv.scaled(100):+.1f}" == expected
+    assert format(iv, "") == str(iv)
+    flipped = iv.scaled(-2.0)
+    assert flipped.low == pytest.approx(-2 * iv.high) and flipped.high == pytest.approx(-2 * iv.low)
+    assert flipped.estimate == pytest.approx(-2 * iv.estimate) and flipped.sd == 2 * iv.sd
+    assert (flipped.n, flipped.confidence) == (iv.n, iv.confidence)

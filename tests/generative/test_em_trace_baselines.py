@@ -18,6 +18,7 @@ from nndl.generative import (
     tune_gaussian_mixture,
     tune_kernel_density,
 )
+from nndl.validation import DTypeError
 
 
 def blobs(n=150, seed=0):
@@ -109,3 +110,19 @@ def test_image_grid_uint8_clamps_and_pads_white():
     assert int(g[1, 1]) == 0 and int(g[1, 4]) == 255 and int(g[0, 0]) == 255
     with pytest.raises(ValidationError):
         image_grid_uint8(torch.zeros(2, 2, 2))
+
+
+def test_monotonicity_and_kde_refuse_non_numbers_and_non_finite_values_by_name():
+    with pytest.raises(ValidationError, match="loglik must be finite"):
+        em_monotonicity([-3.0, math.nan], [-3.0], [-2.5])
+    with pytest.raises(DTypeError, match="elbo_after_e must be a sequence of numbers"):
+        em_monotonicity([-3.0], ["a"], [])
+    x = np.random.default_rng(0).random((20, 3))
+    with pytest.raises(DTypeError, match="x_fit must be numeric, got str"):
+        tune_kernel_density("abc", x, [0.1])
+    with pytest.raises(ValidationError, match="x_val must be finite"):
+        tune_kernel_density(x, np.full((4, 3), np.inf), [0.1])
+    with pytest.raises(ValidationError, match=r"bandwidths\[i\] must be in the range"):
+        tune_kernel_density(x, x, [0.1, math.nan])
+    with pytest.raises(ValidationError, match="bandwidths must be a non-empty sequence"):
+        tune_kernel_density(x, x, "0.1")  # type: ignore[arg-type]

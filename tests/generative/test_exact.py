@@ -155,6 +155,12 @@ def test_importance_gaps_vanish_for_the_exact_posterior_and_shrink_otherwise():
         importance_gaps(vae, x, log_px, [1], repeats=1)
     with pytest.raises(ValidationError):
         importance_gaps(vae, x, log_px[:2], [1])
+    with pytest.raises(ValidationError, match="log_px must be finite, got 1 NaN"):
+        importance_gaps(vae, x, log_px.index_fill(0, torch.tensor([0]), math.nan), [1])
+    with pytest.raises(DTypeError, match="vae must be an nndl.generative.VAE, got str"):
+        importance_gaps("vae", x, log_px, [1])  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="ks must be a non-empty sequence"):
+        importance_gaps(vae, x, log_px, "8")  # type: ignore[arg-type]
     assert math.isfinite(float(se.max()))
 
 

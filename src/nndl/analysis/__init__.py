@@ -11,24 +11,31 @@
 - :func:`check_receptive_fields` — analytic fields against the gradient support (P3).
 - :class:`BasisRegressor`, :func:`basis_matrix` — polynomial / Fourier least squares (F1);
   :data:`TARGET_FUNCTIONS`, :func:`fit_mlp_regressors`, :func:`relative_rmse`,
-  :func:`relative_drop` — MLPs as learned bases, fitted side by side (F1).
-- :func:`saliency`, :func:`parameter_sensitivity` — accuracy after perturbing k parameters (F3).
+  :func:`relative_drop` — MLPs as learned bases, fitted side by side (F1);
+  :func:`approximation_race` — both bases and the MLPs on every target, parameters matched.
+- :func:`saliency`, :func:`parameter_sensitivity` — accuracy after perturbing k parameters (F3);
+  :func:`exact_smallest_k`, :func:`fragility_profile` — the exact smallest k that costs a
+  given drop, and one network's curves and smallest k per perturbation.
 - :func:`backprop_grad`, :func:`finite_difference_grad`, :func:`weight_perturbation_grad`,
   :func:`gradient_agreement` — credit assignment with and without backprop (F4);
   :func:`compare_gradient_estimators`, :func:`power_law_exponent` — all three on one loss, and
   the growth of their cost ratio.
 - :func:`hidden_layer_speeds` — per-layer learning speeds (bias- or weight-based) of one MLP or
   S stacked copies (G4–G7); :func:`spread_factor` — how far apart the layers learn.
-- :func:`stacked_mlps`, :func:`fit_and_score`, :class:`SpeedRecorder`, :func:`sgd_l2_weights`
-  — S seeds of one MLP side by side: build, train and score, record speeds along training;
+- :func:`stacked_mlps`, :func:`fit_and_score`, :class:`SpeedRecorder`, :func:`sgd_l2_weights`,
+  :func:`speeds_along_training` — S seeds of one MLP side by side: build, train and score,
+  record speeds along training;
   :func:`sgd_until_nonfinite` — monitored SGD until the loss overflows (G4).
 - :func:`state_gradient_norms`, :func:`fit_adding_problem`, :func:`sequence_mse` — gradients
-  through time of a recurrent net, trained on the adding problem (G8).
+  through time of a recurrent net, trained on the adding problem (G8);
+  :func:`race_on_adding_problem` — several cells on the same batches, with their profiles.
+- :func:`sigmoid_chain_survey` — random one-neuron sigmoid chains: closed-form gradient vs
+  autograd, the factors w σ'(z), the first layer's gradient (G3).
 - :func:`geometric_fit`, :func:`geometric_factor`, :func:`decades_lost`,
   :func:`geometric_mean` — the per-step factor of a log-linear fit (gradients that vanish or
   explode geometrically with depth or distance in time).
 - :func:`mean_interval`, :func:`paired_interval`, :func:`sign_test`, :func:`decide` — t intervals
-  and three-way decisions for comparisons over seeds.
+  and three-way decisions for comparisons over seeds; :func:`mean_sd_text` — "m ± s" over seeds.
 - :func:`max_z_pvalue`, :func:`z_decision` — the Bonferroni max-|z| test of many Monte Carlo
   deviations from exact values, and its three-way decision.
 - :func:`all_of`, :func:`any_of` — combine the three-way decisions of a claim's parts;
@@ -42,6 +49,8 @@ from .approximation import (
     relative_rmse,
     target_direction,
 )
+from .approximation_race import approximation_race
+from .chain_survey import ChainSurvey, sigmoid_chain_survey
 from .cost import ModelCost, model_cost
 from .decay import (
     FLOAT32_DECADES,
@@ -55,6 +64,7 @@ from .decisions import all_of, any_of, seeds_to_settle
 from .estimators import compare_gradient_estimators, power_law_exponent
 from .field_check import FieldCheck, check_receptive_fields
 from .fitting import BASES, BasisRegressor, basis_matrix, multi_indices, n_basis, order_for_budget
+from .fragility import exact_smallest_k, fragility_profile
 from .gradients import (
     GradientEstimate,
     backprop_grad,
@@ -78,7 +88,14 @@ from .layer_speeds import (
     log10_spread,
     spread_factor,
 )
-from .mlp_seeds import FitScore, SpeedRecorder, fit_and_score, sgd_l2_weights, stacked_mlps
+from .mlp_seeds import (
+    FitScore,
+    SpeedRecorder,
+    fit_and_score,
+    sgd_l2_weights,
+    speeds_along_training,
+    stacked_mlps,
+)
 from .overflow import sgd_until_nonfinite
 from .receptive_field import (
     LayerReceptiveField,
@@ -86,7 +103,12 @@ from .receptive_field import (
     receptive_field,
     sequential_layers,
 )
-from .recurrent import fit_adding_problem, sequence_mse, state_gradient_norms
+from .recurrent import (
+    fit_adding_problem,
+    race_on_adding_problem,
+    sequence_mse,
+    state_gradient_norms,
+)
 from .sensitivity import (
     PERTURBATIONS,
     SELECTIONS,
@@ -94,6 +116,7 @@ from .sensitivity import (
     parameter_sensitivity,
     saliency,
 )
+from .spread_text import mean_sd_text
 from .stats import Decision, Interval, decide, mean_interval, paired_interval, sign_test
 from .ztests import max_z_pvalue, z_decision
 
@@ -105,6 +128,7 @@ __all__ = [
     "SPEED_MEASURES",
     "TARGET_FUNCTIONS",
     "BasisRegressor",
+    "ChainSurvey",
     "Decision",
     "FieldCheck",
     "FitScore",
@@ -118,6 +142,7 @@ __all__ = [
     "TransformSets",
     "all_of",
     "any_of",
+    "approximation_race",
     "backprop_grad",
     "basis_matrix",
     "check_receptive_fields",
@@ -125,10 +150,12 @@ __all__ = [
     "decades_lost",
     "decide",
     "elastic_deform",
+    "exact_smallest_k",
     "finite_difference_grad",
     "fit_adding_problem",
     "fit_and_score",
     "fit_mlp_regressors",
+    "fragility_profile",
     "geometric_factor",
     "geometric_fit",
     "geometric_mean",
@@ -141,6 +168,7 @@ __all__ = [
     "log10_spread",
     "max_z_pvalue",
     "mean_interval",
+    "mean_sd_text",
     "model_cost",
     "multi_indices",
     "n_basis",
@@ -149,6 +177,7 @@ __all__ = [
     "parameter_sensitivity",
     "power_law_exponent",
     "prediction_change",
+    "race_on_adding_problem",
     "receptive_field",
     "relative_change",
     "relative_drop",
@@ -161,7 +190,9 @@ __all__ = [
     "sequential_layers",
     "sgd_l2_weights",
     "sgd_until_nonfinite",
+    "sigmoid_chain_survey",
     "sign_test",
+    "speeds_along_training",
     "spread_factor",
     "stacked_mlps",
     "state_gradient_norms",

@@ -70,7 +70,8 @@ def seeds_to_settle(interval: Interval, threshold: float) -> int:
     The half-width of a 95 % interval over n seeds is about :math:`2\,sd/\sqrt n`; it clears
     the gap :math:`|\bar x - \text{threshold}|` once :math:`n > (2\,sd/\text{gap})^2`. The
     answer is at least one more seed than the interval had, and 10⁶ when the mean sits exactly
-    on the threshold (no budget settles it).
+    on the threshold (no budget settles it). With one seed (no spread yet) it is 2: the least
+    that gives an interval at all.
 
     Raises:
         DTypeError: ``interval`` is not an :class:`~nndl.analysis.Interval`.
@@ -85,4 +86,6 @@ def seeds_to_settle(interval: Interval, threshold: float) -> int:
     gap = abs(interval.estimate - threshold)
     if not gap > 0:
         return 10**6
+    if interval.n < 2 or not math.isfinite(interval.sd):
+        return interval.n + 1
     return max(interval.n + 1, math.ceil((2.0 * interval.sd / gap) ** 2) + 1)

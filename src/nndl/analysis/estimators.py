@@ -24,8 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._validation import ValidationError, check_int
+from .._validation import DTypeError, ValidationError, check_finite, check_in_range, check_int
 from .gradients import (
+    _params,
     backprop_grad,
     finite_difference_grad,
     gradient_agreement,
@@ -64,13 +65,30 @@ def compare_gradient_estimators(
         seconds the median over generators).
 
     Raises:
-        ValidationError: ``repeats`` < 1 or no generators (and bad arguments of the estimators).
+        DTypeError: ``loss_fn`` not callable, a parameter that is not a floating-point tensor,
+            a generator that is neither a ``torch.Generator`` nor None, or a non-numeric
+            setting.
+        ValidationError: no parameters or a NaN/Inf in them, ``eps`` or ``wp_sigma`` not
+            positive and finite, ``wp_samples`` or ``repeats`` < 1, or no generators; all
+            checked before any pass runs.
     """
+    if not callable(loss_fn):
+        raise DTypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
+    plist = _params(params)
+    for i, p in enumerate(plist):
+        check_finite(p.detach(), name=f"params[{i}]")
+    check_in_range(eps, name="eps", low=0.0, low_inclusive=False)
+    check_in_range(wp_sigma, name="wp_sigma", low=0.0, low_inclusive=False)
+    check_int(wp_samples, name="wp_samples", low=1)
     check_int(repeats, name="repeats", low=1)
     gens = list(generators)
     if not gens:
         raise ValidationError("generators must hold at least one entry (None for a default)")
-    plist = list(params.parameters()) if isinstance(params, nn.Module) else list(params)
+    for i, g in enumerate(gens):
+        if g is not None and not isinstance(g, torch.Generator):
+            raise DTypeError(
+                f"generators[{i}] must be a torch.Generator or None, got {type(g).__name__}"
+            )
     bp_runs = [backprop_grad(loss_fn, plist) for _ in range(repeats)]
     bp = bp_runs[0]
     fd = finite_difference_grad(loss_fn, plist, eps=eps)

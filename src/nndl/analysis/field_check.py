@@ -30,7 +30,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .._validation import ValidationError, check_int, unknown_name_message
+from .._validation import (
+    DTypeError,
+    ValidationError,
+    check_finite,
+    check_int,
+    unknown_name_message,
+)
 from .receptive_field import gradient_support, receptive_field
 
 __all__ = ["FieldCheck", "check_receptive_fields"]
@@ -88,12 +94,36 @@ def check_receptive_fields(
         One :class:`FieldCheck` per layer, in the order of ``layers``.
 
     Raises:
-        ValidationError: no layers, an unknown layer name, or ``n_samples`` < 1.
+        DTypeError: ``model`` not an ``nn.Module``, ``input_shape`` not a sequence of ints,
+            ``layers`` not a sequence of strings, or ``generator`` neither a
+            ``torch.Generator`` nor None.
+        ValidationError: a NaN/Inf parameter, an ``input_shape`` entry < 1, no layers, an
+            unknown layer name, or ``n_samples`` < 1; all checked before any probe runs.
     """
+    if not isinstance(model, nn.Module):
+        raise DTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    for pname, param in model.named_parameters():
+        check_finite(param.detach(), name=f"model parameter {pname}")
+    if isinstance(input_shape, str | bytes) or not isinstance(input_shape, Sequence):
+        raise DTypeError(
+            "input_shape must be a sequence of ints (C, *spatial), got "
+            f"{type(input_shape).__name__}"
+        )
+    for i, n in enumerate(input_shape):
+        check_int(n, name=f"input_shape[{i}]", low=1)
+    if isinstance(layers, str) or not isinstance(layers, Sequence):
+        raise DTypeError(f"layers must be a sequence of layer names, got {type(layers).__name__}")
     names = list(layers)
     if not names:
         raise ValidationError("layers must name at least one layer, got none")
+    for i, name in enumerate(names):
+        if not isinstance(name, str):
+            raise DTypeError(f"layers[{i}] must be a str, got {type(name).__name__}")
     check_int(n_samples, name="n_samples", low=1)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise DTypeError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+        )
     fields = {f.name: f for f in receptive_field(model, input_shape)}
     for name in names:
         if name not in fields:

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import DTypeError, ShapeError, ValidationError, check_choice
+from .._validation import DTypeError, ShapeError, ValidationError, _tensors, check_choice
 
 __all__ = [
     "SPEED_MEASURES",
@@ -124,9 +124,7 @@ def hidden_layer_speeds(
         return torch.cat([hidden_layer_speeds(m, x, y, measure=measure) for m in model])
     if not isinstance(model, nn.Module):
         raise DTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    for name, t in (("x", x), ("y", y)):
-        if not isinstance(t, torch.Tensor):
-            raise DTypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    _tensors((x, y), ("x", "y"))
     if x.shape[0] != y.shape[0]:
         raise ShapeError(
             f"x and y must hold the same number of examples, got {x.shape[0]} and {y.shape[0]}",

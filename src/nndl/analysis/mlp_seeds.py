@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from .._validation import DTypeError, ValidationError, check_in_range, check_int
+from .._validation import DTypeError, ValidationError, check_choice, check_in_range, check_int
 from ..nn import mlp
 from ..train import (
     Callback,
@@ -40,8 +40,16 @@ from ..train import (
     stacked_accuracy,
     supervised_loss,
 )
+from .layer_speeds import SPEED_MEASURES, hidden_layer_speeds
 
-__all__ = ["FitScore", "SpeedRecorder", "fit_and_score", "sgd_l2_weights", "stacked_mlps"]
+__all__ = [
+    "FitScore",
+    "SpeedRecorder",
+    "fit_and_score",
+    "sgd_l2_weights",
+    "speeds_along_training",
+    "stacked_mlps",
+]
 
 
 def stacked_mlps(
@@ -187,11 +195,15 @@ class FitScore:
         epoch_losses: per epoch, the S copies' mean training losses (NaN for a copy trained
             alone whose loss became non-finite).
         diverged: how many copies' losses became non-finite (frozen or stopped there).
+        speeds: the hidden-layer speeds asked for, ``"{measure}_init"`` and
+            ``"{measure}_trained"`` -> S × L lists (:func:`~nndl.analysis.hidden_layer_speeds`
+            on the training data, before and after training).
     """
 
     accuracy: list[list[float]]
     epoch_losses: list[list[float]]
     diverged: int
+    speeds: dict[str, list[list[float]]] = field(default_factory=dict)
 
 
 def fit_and_score(
@@ -208,8 +220,13 @@ def fit_and_score(
     weight_decay: float = 0.0,
     loss: str | StackedLoss = "cross_entropy",
     optimizer: str | Callable[[Any], torch.optim.Optimizer] = "sgd",
+    speeds: Sequence[Literal["bias", "weight"]] = (),
 ) -> FitScore:
     r"""Train S copies with SGD on ``(x, y)``, then score each on every ``evaluate`` set.
+
+    With ``speeds``, the hidden layers' learning speeds of every copy are read on ``(x, y)``
+    before and after training, one reading per measure (in the order given; layers that draw
+    random numbers in training mode, such as RReLU, draw them in that order).
 
     A :class:`~nndl.train.StackedModels` trains side by side with
     :func:`~nndl.train.fit_stacked` (``on_nonfinite="freeze"``, example orders keyed on
@@ -224,39 +241,68 @@ def fit_and_score(
         evaluate: ``(inputs, labels)`` pairs to score accuracy on.
         epochs, batch_size, seed, lr, momentum, weight_decay, loss, optimizer: as
             :func:`~nndl.train.fit_stacked` (``loss`` and ``optimizer`` only for stacked copies).
+        speeds: measures of :func:`~nndl.analysis.hidden_layer_speeds` (``"bias"``,
+            ``"weight"``) to read before and after training; ``y`` must then be class indices.
 
     Returns:
         :class:`FitScore`.
 
     Raises:
-        ValidationError: no evaluation set, an empty list of nets, or a custom loss/optimiser
-            with a list of nets; bad arguments as :func:`~nndl.train.fit_stacked`.
+        ValidationError: no evaluation set, an unknown speed measure, an empty list of nets, or
+            a custom loss/optimiser with a list of nets; bad arguments as
+            :func:`~nndl.train.fit_stacked`.
     """
     check_int(epochs, name="epochs", low=1)
+    for m in speeds:
+        check_choice(m, SPEED_MEASURES, name="speeds")
     if not evaluate:
         raise ValidationError("evaluate must hold at least one (inputs, labels) pair, got none")
+    if not isinstance(models, StackedModels):
+        models = list(models)
+        if not models or loss != "cross_entropy" or optimizer != "sgd":
+            raise ValidationError(
+                "models given one by one must be a non-empty list trained with the default "
+                f"cross-entropy and SGD, got {len(models)} nets, loss {loss!r}, "
+                f"optimizer {optimizer!r}"
+            )
+    before = {f"{m}_init": hidden_layer_speeds(models, x, y, measure=m).tolist() for m in speeds}
     if isinstance(models, StackedModels):
         history = fit_stacked(
             models, x, y, loss=loss, optimizer=optimizer, lr=lr, momentum=momentum,
             weight_decay=weight_decay, epochs=epochs, batch_size=batch_size, seed=seed,
             on_nonfinite="freeze",
         )  # fmt: skip
-        return FitScore(
+        score = FitScore(
             [stacked_accuracy(models, xe, ye).tolist() for xe, ye in evaluate],
             [list(map(float, h["loss"])) for h in history],
             int(models.diverged.sum()),
         )
-    nets = list(models)
-    if not nets or loss != "cross_entropy" or optimizer != "sgd":
-        raise ValidationError(
-            "models given one by one must be a non-empty list trained with the default "
-            f"cross-entropy and SGD, got {len(nets)} nets, loss {loss!r}, optimizer {optimizer!r}"
-        )
+    else:
+        sgd = (lr, momentum, weight_decay)
+        score = _fit_one_by_one(list(models), x, y, evaluate, epochs, batch_size, seed, sgd)
+    after = {f"{m}_trained": hidden_layer_speeds(models, x, y, measure=m).tolist() for m in speeds}
+    score.speeds = before | after
+    return score
+
+
+def _fit_one_by_one(
+    nets: list[nn.Module],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    evaluate: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    epochs: int,
+    batch_size: int | None,
+    seed: int,
+    sgd: tuple[float, float, float],
+) -> FitScore:
+    """:func:`fit_and_score` for a list of nets, each on the Trainer with SGD(lr, momentum,
+    weight_decay) = ``sgd``."""
+    lr, momentum, weight_decay = sgd
     curves, bad = [], 0
     for k, net in enumerate(nets):
-        sgd = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+        opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
         trainer = Trainer(
-            net, sgd, supervised_loss(), epochs=epochs, batch_size=batch_size,
+            net, opt, supervised_loss(), epochs=epochs, batch_size=batch_size,
             seed=1000 * seed + k, device=x.device, progress=False,
         )  # fmt: skip
         try:
@@ -265,3 +311,50 @@ def fit_and_score(
             bad, curves = bad + 1, [*curves, [math.nan] * epochs]
     scores = [[accuracy(net, xe, ye) for net in nets] for xe, ye in evaluate]
     return FitScore(scores, [list(ep) for ep in zip(*curves, strict=True)], bad)
+
+
+def speeds_along_training(
+    models: StackedModels,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    loss: StackedLoss,
+    optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer],
+    epochs: int,
+    every: int,
+    seed: int,
+) -> dict[str, list[Any]]:
+    r"""Full-batch training of stacked copies, their hidden-layer speeds recorded along the way.
+
+    Each epoch is one step of gradient descent on all of ``(x, target)``
+    (:func:`~nndl.train.fit_stacked`, ``batch_size=None``, ``on_nonfinite="freeze"``); a
+    :class:`SpeedRecorder` reads :math:`\lVert \partial C/\partial b_l \rVert` of every hidden
+    layer after the backward pass of steps 0, ``every``, 2·``every``, … and of the last step.
+
+    Args:
+        models: S stacked :func:`~nndl.nn.mlp` copies (trained in place).
+        x: Tensor[N, D] inputs; target: the targets ``loss`` takes (e.g. one-hot (N, K)).
+        labels: Tensor[N] class indices for the final training accuracy.
+        loss: a stacked loss (per-copy losses (S,)).
+        optimizer: an optimiser factory (e.g. :func:`sgd_l2_weights`).
+        epochs: ≥ 1 full-batch steps; every: ≥ 1; seed: as :func:`~nndl.train.fit_stacked`.
+
+    Returns:
+        ``{"epochs": [steps recorded], "speeds": records × S × L, "train_accuracy": [S]}``.
+
+    Raises:
+        DTypeError: ``models`` is not a StackedModels; ValidationError: ``epochs`` or
+            ``every`` < 1 — before any training.
+    """
+    check_int(epochs, name="epochs", low=1)
+    recorder = SpeedRecorder(models, every, epochs - 1)
+    fit_stacked(
+        models, x, target, loss=loss, epochs=epochs, batch_size=None, optimizer=optimizer,
+        seed=seed, callbacks=[recorder], on_nonfinite="freeze",
+    )  # fmt: skip
+    return {
+        "epochs": recorder.steps,
+        "speeds": np.stack(recorder.speeds).tolist(),
+        "train_accuracy": stacked_accuracy(models, x, labels).tolist(),
+    }

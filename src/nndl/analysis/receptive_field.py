@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._layer_kinds import ELEMENTWISE_ACTIVATIONS
 from .._validation import DTypeError, ValidationError, check_int
 from ..nn import MaxoutPool
 
@@ -43,28 +44,12 @@ __all__ = ["LayerReceptiveField", "gradient_support", "receptive_field", "sequen
 # BatchNorm counts as pointwise in eval mode (a per-channel affine map).
 _POINTWISE: tuple[type[nn.Module], ...] = (
     nn.Identity,
-    nn.ReLU,
-    nn.ReLU6,
-    nn.LeakyReLU,
-    nn.PReLU,
+    *ELEMENTWISE_ACTIVATIONS,
+    nn.PReLU,  # a learned slope per channel
     nn.RReLU,
-    nn.ELU,
-    nn.SELU,
-    nn.CELU,
-    nn.GELU,
-    nn.SiLU,
-    nn.Mish,
-    nn.Sigmoid,
-    nn.Tanh,
-    nn.Hardtanh,
-    nn.Hardsigmoid,
-    nn.Hardswish,
-    nn.Softplus,
-    nn.Softsign,
     nn.Tanhshrink,
     nn.Threshold,
-    nn.LogSigmoid,
-    nn.Softmax2d,
+    nn.Softmax2d,  # across the channels at each position
     nn.BatchNorm1d,
     nn.BatchNorm2d,
     nn.BatchNorm3d,

@@ -12,20 +12,25 @@ Jacobians, :math:`\partial L/\partial h_t = \partial L/\partial h_T \prod_{s=t+1
   magnitude lost over the sequence.
 - :func:`fit_adding_problem` trains such a model on fresh batches of the adding problem
   (:func:`nndl.data.adding_problem`) with Adam and gradient clipping, optionally until it is
-  solved, and returns its held-out MSE curve.
+  solved, and returns its held-out MSE curve; :func:`race_on_adding_problem` trains one net
+  per cell on the same batches, the first until solved and the others as many steps, with
+  their gradient profiles before and after.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
-from .._validation import DTypeError, ShapeError, check_in_range, check_int
+from .._validation import DTypeError, ShapeError, ValidationError, check_in_range, check_int
 from ..data import adding_problem
 from ..nn import SequenceModel
 from ..train import Trainer
 
-__all__ = ["fit_adding_problem", "sequence_mse", "state_gradient_norms"]
+__all__ = ["fit_adding_problem", "race_on_adding_problem", "sequence_mse", "state_gradient_norms"]
 
 
 def _check_sequence(model: SequenceModel, x: torch.Tensor, y: torch.Tensor) -> None:
@@ -136,3 +141,81 @@ def fit_adding_problem(
         done += chunk
         curve.append([float(done), sequence_mse(model, *held_out)])
     return curve
+
+
+def race_on_adding_problem(
+    cells: Sequence[str],
+    *,
+    length: int,
+    hidden: int,
+    init_seed: int,
+    generator: Callable[[], torch.Generator],
+    held_out: tuple[torch.Tensor, torch.Tensor],
+    probe: tuple[torch.Tensor, torch.Tensor],
+    max_steps: int,
+    until_mse: float,
+    batch_size: int = 32,
+    lr: float = 1e-2,
+    clip: float = 1.0,
+    eval_every: int = 50,
+) -> dict[str, dict[str, list[Any]]]:
+    r"""One fresh net per cell on the same adding-problem batches, with gradient profiles.
+
+    Cell k's :class:`~nndl.nn.SequenceModel` (2 inputs, ``hidden`` units, one output) draws
+    its weights under ``torch.manual_seed(init_seed + 10 k)`` (the global generator is restored
+    afterwards) and trains with :func:`fit_adding_problem` on the batches of a fresh
+    ``generator()``, so every cell sees the same sequences. The first cell trains until its
+    held-out MSE is below ``until_mse`` (at most ``max_steps`` steps); every later cell trains
+    exactly as many steps as the first took. Before and after training,
+    :func:`state_gradient_norms` on ``probe`` gives the profile :math:`\lVert \partial L /
+    \partial h_t \rVert`, t = 1 … T.
+
+    Args:
+        cells: cell names of :class:`~nndl.nn.SequenceModel` (e.g. ``("lstm", "rnn")``), the
+            leader first.
+        length: T ≥ 2, the sequences' length.
+        hidden: hidden units ≥ 1.
+        init_seed: see above (≥ 0).
+        generator: a fresh ``torch.Generator`` per call, always in the same state.
+        held_out: ``(x, y)`` with x (B, T, 2), on the device the nets train on.
+        probe: ``(x, y)`` for the gradient profiles, same layout.
+        max_steps: the most steps the leader takes (≥ 0).
+        until_mse: the leader's target held-out MSE.
+        batch_size, lr, clip, eval_every: the recipe of :func:`fit_adding_problem`.
+
+    Returns:
+        ``{cell: {"curve": [[step, mse], …], "grad_init": [T floats], "grad_trained": [T
+        floats]}}`` in the order of ``cells``.
+
+    Raises:
+        ValidationError: no cells, or bad numbers; DTypeError: ``generator`` not callable;
+            ShapeError: ``probe`` or ``held_out`` of the wrong shape — all before any training.
+    """
+    if not cells:
+        raise ValidationError("cells must name at least one cell, got none")
+    check_int(length, name="length", low=2)
+    check_int(hidden, name="hidden", low=1)
+    check_int(init_seed, name="init_seed", low=0)
+    check_int(max_steps, name="max_steps", low=0)
+    check_in_range(until_mse, name="until_mse", low=0.0)
+    if not callable(generator):
+        raise DTypeError(f"generator must be a callable () -> torch.Generator, got {generator!r}")
+    models = []
+    for k, cell in enumerate(cells):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(init_seed + 10 * k)
+            models.append(SequenceModel(2, hidden, 1, cell=cell).to(held_out[0].device))
+        _check_sequence(models[-1], *probe)
+    out: dict[str, dict[str, list[Any]]] = {}
+    steps = max_steps
+    for k, (cell, model) in enumerate(zip(cells, models, strict=True)):
+        grad_init = state_gradient_norms(model, *probe).tolist()
+        curve = fit_adding_problem(
+            model, length=length, steps=steps, held_out=held_out, generator=generator(),
+            batch_size=batch_size, lr=lr, clip=clip, eval_every=eval_every,
+            until_mse=until_mse if k == 0 else None,
+        )  # fmt: skip
+        steps = int(curve[-1][0])
+        grad_trained = state_gradient_norms(model, *probe).tolist()
+        out[cell] = {"curve": curve, "grad_init": grad_init, "grad_trained": grad_trained}
+    return out

@@ -77,6 +77,26 @@ class Interval:
             f"({self.confidence:.0%} t interval, n={self.n})"
         )
 
+    def __format__(self, spec: str) -> str:
+        """``f"{iv:+.1f}"`` gives ``"+0.9 [-0.1, +1.9]"``: estimate and ends in one format.
+
+        An empty spec gives :meth:`__str__` (with the confidence and ``n``).
+        """
+        if not spec:
+            return str(self)
+        return f"{self.estimate:{spec}} [{self.low:{spec}}, {self.high:{spec}}]"
+
+    def scaled(self, factor: float) -> Interval:
+        """The interval of ``factor`` × the mean (e.g. 100 for percentage points).
+
+        A negative factor swaps the ends; ``sd`` scales by ``|factor|``.
+        """
+        ends = sorted((self.low * factor, self.high * factor))
+        return dataclasses.replace(
+            self, estimate=self.estimate * factor, low=ends[0], high=ends[1],
+            sd=self.sd * abs(factor),
+        )  # fmt: skip
+
     def to_dict(self) -> dict[str, float]:
         """JSON-friendly ``{estimate, low, high, n, confidence, sd}`` (infinities kept)."""
         return dataclasses.asdict(self)

@@ -26,26 +26,13 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+# modules with a ReLU-like zero (or near-zero) branch, for the dead-unit count
+from .._layer_kinds import RELU_FAMILY
+
 __all__ = ["RELU_FAMILY", "SATURATING", "ActivationStats", "module_kind", "read_scalars"]
 
 #: Modules whose units can saturate, with the threshold on the derivative computed from the output.
 SATURATING: dict[type[nn.Module], str] = {nn.Sigmoid: "sigmoid", nn.Tanh: "tanh"}
-
-#: Modules with a ReLU-like zero (or near-zero) branch, for the dead-unit count.
-RELU_FAMILY: tuple[type[nn.Module], ...] = (
-    nn.ReLU,
-    nn.ReLU6,
-    nn.LeakyReLU,
-    nn.PReLU,
-    nn.RReLU,
-    nn.ELU,
-    nn.CELU,
-    nn.SELU,
-    nn.GELU,
-    nn.SiLU,
-    nn.Hardswish,
-    nn.Mish,
-)
 
 #: ReLU-family modules whose output is never negative (a per-unit maximum finds the live units).
 _NONNEGATIVE: tuple[type[nn.Module], ...] = (nn.ReLU, nn.ReLU6)

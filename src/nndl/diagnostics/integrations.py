@@ -116,7 +116,42 @@ def tensorboard_sink(
     return sink, close
 
 
-class LightningHooks:
+class _MonitorHooks:
+    """What the framework callbacks share: the :class:`GradientMonitor` they drive, made on the
+    framework's model when training starts unless one is given (with ``every``,
+    ``activations`` and ``watch``), and detached when training ends if the callback made it."""
+
+    def __init__(
+        self,
+        monitor: GradientMonitor | None = None,
+        *,
+        every: int = 1,
+        activations: bool = True,
+        watch: str | Sequence[str] | None = None,
+    ):
+        self.monitor = monitor
+        self._settings = {"every": every, "activations": activations, "watch": watch}
+        self._owned = False
+
+    def _start(self, model: nn.Module | None) -> None:
+        """Training starts: make the monitor on ``model`` if none was given, and attach it."""
+        from .monitor import GradientMonitor
+
+        if self.monitor is None:
+            self.monitor = GradientMonitor(model, **self._settings)  # type: ignore[arg-type]
+            self._owned = True
+        self.monitor.attach()
+        self.monitor._expects_update = True
+
+    def _finish(self) -> None:
+        """Training ends: keep the last pending record; detach a monitor the callback made."""
+        if self.monitor is not None:
+            self.monitor._flush_pending()
+            if self._owned:
+                self.monitor.detach()
+
+
+class LightningHooks(_MonitorHooks):
     """What the Lightning callback does, written without Lightning (see :func:`lightning_callback`).
 
     - ``on_fit_start``: monitor the LightningModule (a new :class:`GradientMonitor`, or the one
@@ -126,30 +161,19 @@ class LightningHooks:
     - ``on_train_batch_end``: the optimiser has stepped: update-to-weight ratios, and the
       step's loss (from ``training_step``'s output) for the diagnosis.
     - ``on_fit_end``: detach a monitor the callback created.
+
+    ``log``: log the numbers of each recorded step; ``settings``: ``every``, ``activations``
+    and ``watch`` of a monitor the callback creates (see :func:`lightning_callback`).
     """
 
     def __init__(
-        self,
-        monitor: GradientMonitor | None = None,
-        *,
-        every: int = 1,
-        activations: bool = True,
-        watch: str | Sequence[str] | None = None,
-        log: bool = True,
+        self, monitor: GradientMonitor | None = None, *, log: bool = True, **settings: Any
     ):
-        self.monitor = monitor
-        self._settings = {"every": every, "activations": activations, "watch": watch}
+        super().__init__(monitor, **settings)
         self.log = log
-        self._owned = False
 
     def on_fit_start(self, trainer: Any, pl_module: nn.Module) -> None:
-        from .monitor import GradientMonitor
-
-        if self.monitor is None:
-            self.monitor = GradientMonitor(pl_module, **self._settings)  # type: ignore[arg-type]
-            self._owned = True
-        self.monitor.attach()
-        self.monitor._expects_update = True
+        self._start(pl_module)
 
     def on_before_optimizer_step(self, trainer: Any, pl_module: Any, optimizer: Any) -> None:
         monitor = self.monitor
@@ -170,10 +194,7 @@ class LightningHooks:
                 self.monitor.set_loss(float(outputs.detach()))
 
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
-        if self.monitor is not None:
-            self.monitor._flush_pending()
-            if self._owned:
-                self.monitor.detach()
+        self._finish()
 
 
 def _lightning_callback_base() -> type:
@@ -229,7 +250,7 @@ def lightning_callback(
     return cls(monitor, every=every, activations=activations, watch=watch, log=log)
 
 
-class HuggingFaceHooks:
+class HuggingFaceHooks(_MonitorHooks):
     """What the 🤗 Transformers callback does, written without transformers.
 
     - ``on_train_begin``: monitor the model the Trainer trains (a new :class:`GradientMonitor`,
@@ -242,31 +263,13 @@ class HuggingFaceHooks:
     - ``on_train_end``: detach a monitor the callback created.
     """
 
-    def __init__(
-        self,
-        monitor: GradientMonitor | None = None,
-        *,
-        every: int = 1,
-        activations: bool = True,
-        watch: str | Sequence[str] | None = None,
-    ):
-        self.monitor = monitor
-        self._settings = {"every": every, "activations": activations, "watch": watch}
-        self._owned = False
-
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        from .monitor import GradientMonitor
-
-        if self.monitor is None:
-            model = kwargs.get("model")
-            if model is None:
-                raise ValidationError(
-                    "the Trainer passed no model to on_train_begin: give the callback a monitor"
-                )
-            self.monitor = GradientMonitor(model, **self._settings)  # type: ignore[arg-type]
-            self._owned = True
-        self.monitor.attach()
-        self.monitor._expects_update = True
+        model = kwargs.get("model")
+        if self.monitor is None and model is None:
+            raise ValidationError(
+                "the Trainer passed no model to on_train_begin: give the callback a monitor"
+            )
+        self._start(model)
 
     def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.monitor is not None and self.monitor.record():
@@ -284,10 +287,7 @@ class HuggingFaceHooks:
             self.monitor.set_loss(float(loss))
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if self.monitor is not None:
-            self.monitor._flush_pending()
-            if self._owned:
-                self.monitor.detach()
+        self._finish()
 
 
 def huggingface_callback(

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import pairwise
+from typing import Any
 
 import torch
 from torch import nn
@@ -173,22 +175,25 @@ def _layernorm_mlp(width: int = 128, depth: int = 4) -> nn.Sequential:
     return nn.Sequential(*layers, nn.Linear(width, 10))
 
 
-def _seeded(make: Callable[[], nn.Module]) -> Callable[[int], nn.Module]:
-    def build(seed: int) -> nn.Module:
-        torch.manual_seed(seed)
-        return make()
-
-    return build
+_Make = Callable[[], nn.Module]
 
 
-def _with_init(make: Callable[[], nn.Module], **kwargs: object) -> Callable[[], nn.Module]:
-    def build() -> nn.Module:
-        return init_(make(), **kwargs)  # type: ignore[arg-type]
-
-    return build
+def _mlp(hidden: Sequence[int], activation: str, **kwargs: Any) -> _Make:
+    """A digits MLP 64 → ``hidden`` → 10 (:func:`nndl.nn.mlp`)."""
+    return lambda: mlp([64, *hidden, 10], activation=activation, **kwargs)
 
 
-def _negative_bias(make: Callable[[], nn.Module], bias: float) -> Callable[[], nn.Module]:
+def _cnn(**kwargs: Any) -> _Make:
+    """:func:`nndl.nn.cnn` on 1 × 8 × 8 images, conv channels (16, 32), 10 classes."""
+    return lambda: cnn(1, 10, 8, channels=(16, 32), **kwargs)
+
+
+def _init(make: _Make, scheme: str, **kwargs: Any) -> _Make:
+    """``make()`` re-initialised by :func:`nndl.nn.init_` with ``scheme`` and ``kwargs``."""
+    return lambda: init_(make(), scheme, **kwargs)
+
+
+def _negative_bias(make: _Make, bias: float) -> _Make:
     """Hidden Linear layers' biases set to ``bias`` on three quarters of their units."""
 
     def build() -> nn.Module:
@@ -203,7 +208,7 @@ def _negative_bias(make: Callable[[], nn.Module], bias: float) -> Callable[[], n
     return build
 
 
-def _large_recurrent(make: Callable[[], nn.Module], radius: float) -> Callable[[], nn.Module]:
+def _large_recurrent(make: _Make, radius: float) -> _Make:
     """Recurrent weights set to ``radius`` × a random orthogonal matrix."""
 
     def build() -> nn.Module:
@@ -218,282 +223,121 @@ def _large_recurrent(make: Callable[[], nn.Module], radius: float) -> Callable[[
     return build
 
 
-_EXPLODING_SIDE = frozenset({"nonfinite", "dead_units"})
+def _run(
+    label: str,
+    name: str,
+    make: _Make,
+    lr: float,
+    tolerated: Iterable[str] = (),
+    data: str = "digits",
+    loss: str = "ce",
+) -> ZooRun:
+    """The :class:`ZooRun` ``name`` (its first word is the architecture): ``build(seed)`` seeds
+    torch's global RNG, then calls ``make()``."""
+
+    def build(seed: int) -> nn.Module:
+        torch.manual_seed(seed)
+        return make()
+
+    arch = name.split()[0].rstrip(",")
+    return ZooRun(name, arch, label, build, lr, data, loss, frozenset(tolerated))
+
+
+def _rnn(radius: float, **kwargs: Any) -> _Make:
+    """A vanilla-RNN :class:`_SeqNet` with recurrent weights ``radius`` × orthogonal."""
+    return _large_recurrent(lambda: _SeqNet("rnn", **kwargs), radius)
+
+
 _SQRT8 = math.sqrt(8.0)
 
 
 def _zoo() -> tuple[ZooRun, ...]:
-    s = _seeded
-    deep = [64] + [64] * 10 + [10]
+    """The table of runs, grouped by label: name, build, lr, tolerated finding kinds, data, loss."""
+    vanishing, exploding, dead, saturation, healthy = (partial(_run, label) for label in LABELS)
+    deep, wide = [64] * 10, [128, 128]
+    xavier, he = "xavier_normal", "kaiming_normal"
+    # consequences tolerated: an exploding net may overflow to NaN and kill ReLU units on the
+    # way; a deep saturated net may also vanish, a vanishing one saturate
+    side, sat, van = ("nonfinite", "dead_units"), ("saturation",), ("vanishing",)
+    nielsen = _init(_mlp([30] * 6, "sigmoid"), "gaussian", fan_in_scaled=True, bias_std=1.0)
     runs = [
-        # -- vanishing ------------------------------------------------------------------------
-        ZooRun(
-            "mlp sigmoid ×6, Nielsen init",
-            "mlp",
-            "vanishing",
-            s(
-                _with_init(
-                    lambda: mlp([64] + [30] * 6 + [10], activation="sigmoid"),
-                    scheme="gaussian",
-                    fan_in_scaled=True,
-                    bias_std=1.0,
-                )
-            ),
-            lr=0.1,
-            tolerated=frozenset({"saturation"}),
+        vanishing("mlp sigmoid ×6, Nielsen init", nielsen, 0.1, sat),
+        vanishing("mlp sigmoid ×10, Xavier", _init(_mlp(deep, "sigmoid"), xavier), 0.5, sat),
+        vanishing(
+            "mlp tanh ×10, init 0.25×Xavier", _init(_mlp(deep, "tanh"), xavier, std=0.25), 0.1
         ),
-        ZooRun(
-            "mlp sigmoid ×10, Xavier",
-            "mlp",
-            "vanishing",
-            s(_with_init(lambda: mlp(deep, activation="sigmoid"), scheme="xavier_normal")),
-            lr=0.5,
-            tolerated=frozenset({"saturation"}),
-        ),
-        ZooRun(
-            "mlp tanh ×10, init 0.25×Xavier",
-            "mlp",
-            "vanishing",
-            s(_with_init(lambda: mlp(deep, activation="tanh"), scheme="xavier_normal", std=0.25)),
-            lr=0.1,
-        ),
-        ZooRun(
+        vanishing(
             "mlp relu ×10, init 0.5×He",
-            "mlp",
-            "vanishing",
-            s(_with_init(lambda: mlp(deep, activation="relu"), scheme="kaiming_normal", std=0.5)),
-            lr=0.1,
-            tolerated=frozenset({"dead_units"}),
+            _init(_mlp(deep, "relu"), he, std=0.5),
+            0.1,
+            ("dead_units",),
         ),
-        ZooRun(
-            "cnn sigmoid ×6",
-            "cnn",
-            "vanishing",
-            s(_with_init(lambda: _plain_cnn(6, nn.Sigmoid), scheme="xavier_normal")),
-            lr=0.1,
-            data="images",
-            tolerated=frozenset({"saturation"}),
+        vanishing(
+            "cnn sigmoid ×6", _init(lambda: _plain_cnn(6, nn.Sigmoid), xavier), 0.1, sat, "images"
         ),
-        # -- exploding ------------------------------------------------------------------------
-        ZooRun(
+        exploding(
             "mlp relu ×20 w128, N(0, 8/n) (U-shaped)",
-            "mlp",
-            "exploding",
-            s(
-                _with_init(
-                    lambda: mlp([64] + [128] * 20 + [10], activation="relu"),
-                    scheme="gaussian",
-                    std=_SQRT8,
-                    fan_in_scaled=True,
-                )
-            ),
-            lr=0.1,
-            tolerated=_EXPLODING_SIDE,
+            _init(_mlp([128] * 20, "relu"), "gaussian", std=_SQRT8, fan_in_scaled=True),
+            0.1,
+            side,
         ),
-        ZooRun(
+        exploding(
             "mlp relu ×20 w64, N(0, 8/n)",
-            "mlp",
-            "exploding",
-            s(
-                _with_init(
-                    lambda: mlp([64] + [64] * 20 + [10], activation="relu"),
-                    scheme="gaussian",
-                    std=_SQRT8,
-                    fan_in_scaled=True,
-                )
-            ),
-            lr=0.1,
-            tolerated=_EXPLODING_SIDE,
+            _init(_mlp([64] * 20, "relu"), "gaussian", std=_SQRT8, fan_in_scaled=True),
+            0.1,
+            side,
         ),
-        ZooRun(
-            "mlp relu ×8, init 3×He",
-            "mlp",
-            "exploding",
-            s(
-                _with_init(
-                    lambda: mlp([64] + [64] * 8 + [10], activation="relu"),
-                    scheme="kaiming_normal",
-                    std=3.0,
-                )
-            ),
-            lr=0.1,
-            tolerated=_EXPLODING_SIDE,
+        exploding("mlp relu ×8, init 3×He", _init(_mlp([64] * 8, "relu"), he, std=3.0), 0.1, side),
+        exploding(
+            "mlp tanh, diverging lr (MSE)", _mlp([64, 64], "tanh"), 6.0, side + sat, loss="mse"
         ),
-        ZooRun(
-            "mlp tanh, diverging lr (MSE)",
-            "mlp",
-            "exploding",
-            s(lambda: mlp([64, 64, 64, 10], activation="tanh")),
-            lr=6.0,
-            loss="mse",
-            tolerated=_EXPLODING_SIDE | {"saturation"},
-        ),
-        ZooRun(
+        exploding(
             "cnn relu ×8, init 3×He",
-            "cnn",
-            "exploding",
-            s(_with_init(lambda: _plain_cnn(8, nn.ReLU), scheme="kaiming_normal", std=3.0)),
-            lr=0.01,
-            data="images",
-            tolerated=_EXPLODING_SIDE,
+            _init(lambda: _plain_cnn(8, nn.ReLU), he, std=3.0),
+            0.01,
+            side,
+            "images",
         ),
-        ZooRun(
+        exploding(
             "resnet (no BN), init 3×He",
-            "resnet",
-            "exploding",
-            s(_with_init(lambda: _resnet(batchnorm=False), scheme="kaiming_normal", std=3.0)),
-            lr=0.01,
-            data="images",
-            tolerated=_EXPLODING_SIDE,
+            _init(lambda: _resnet(batchnorm=False), he, std=3.0),
+            0.01,
+            side,
+            "images",
         ),
-        ZooRun(
+        exploding(
             "rnn relu, recurrent 1.5×orthogonal, T=60",
-            "rnn",
-            "exploding",
-            s(_large_recurrent(lambda: _SeqNet("rnn", nonlinearity="relu"), 1.5)),
-            lr=0.01,
-            data="seq60",
-            tolerated=_EXPLODING_SIDE,
+            _rnn(1.5, nonlinearity="relu"),
+            0.01,
+            side,
+            "seq60",
         ),
-        ZooRun(
-            "rnn tanh, recurrent 3×orthogonal, T=60",
-            "rnn",
-            "exploding",
-            s(_large_recurrent(lambda: _SeqNet("rnn"), 3.0)),
-            lr=0.01,
-            data="seq60",
-            tolerated=_EXPLODING_SIDE | {"saturation"},
+        exploding("rnn tanh, recurrent 3×orthogonal, T=60", _rnn(3.0), 0.01, side + sat, "seq60"),
+        dead("mlp relu, biases −3", _negative_bias(_mlp(wide, "relu"), -3.0), 0.1),
+        dead("cnn relu, biases −3", _negative_bias(_cnn(), -3.0), 0.05, (), "images"),
+        dead("mlp relu, lr too high", _mlp(wide, "relu"), 10.0, ("exploding", "nonfinite")),
+        saturation(
+            "mlp tanh, N(0, 1) weights", _init(_mlp([100, 100], "tanh"), "gaussian"), 0.1, van
         ),
-        # -- dead ReLUs -----------------------------------------------------------------------
-        ZooRun(
-            "mlp relu, biases −3",
-            "mlp",
-            "dead_units",
-            s(_negative_bias(lambda: mlp([64, 128, 128, 10], activation="relu"), -3.0)),
-            lr=0.1,
+        saturation(
+            "mlp sigmoid, N(0, 1) weights", _init(_mlp([100, 100], "sigmoid"), "gaussian"), 0.1, van
         ),
-        ZooRun(
-            "cnn relu, biases −3",
-            "cnn",
-            "dead_units",
-            s(_negative_bias(lambda: cnn(1, 10, 8, channels=(16, 32)), -3.0)),
-            lr=0.05,
-            data="images",
-        ),
-        ZooRun(
-            "mlp relu, lr too high",
-            "mlp",
-            "dead_units",
-            s(lambda: mlp([64, 128, 128, 10], activation="relu")),
-            lr=10.0,
-            tolerated=frozenset({"exploding", "nonfinite"}),
-        ),
-        # -- saturation -----------------------------------------------------------------------
-        ZooRun(
-            "mlp tanh, N(0, 1) weights",
-            "mlp",
-            "saturation",
-            s(_with_init(lambda: mlp([64, 100, 100, 10], activation="tanh"), scheme="gaussian")),
-            lr=0.1,
-            tolerated=frozenset({"vanishing"}),
-        ),
-        ZooRun(
-            "mlp sigmoid, N(0, 1) weights",
-            "mlp",
-            "saturation",
-            s(_with_init(lambda: mlp([64, 100, 100, 10], activation="sigmoid"), scheme="gaussian")),
-            lr=0.1,
-            tolerated=frozenset({"vanishing"}),
-        ),
-        ZooRun(
+        saturation(
             "cnn tanh, init 8×Xavier",
-            "cnn",
-            "saturation",
-            s(
-                _with_init(
-                    lambda: cnn(1, 10, 8, channels=(16, 32), activation="tanh"),
-                    scheme="xavier_normal",
-                    std=8.0,
-                )
-            ),
-            lr=0.05,
-            data="images",
-            tolerated=frozenset({"vanishing"}),
+            _init(_cnn(activation="tanh"), xavier, std=8.0),
+            0.05,
+            van,
+            "images",
         ),
-        # -- healthy --------------------------------------------------------------------------
-        ZooRun(
-            "mlp sigmoid, shallow",
-            "mlp",
-            "healthy",
-            s(lambda: mlp([64, 30, 10], activation="sigmoid")),
-            lr=0.5,
-        ),
-        ZooRun(
-            "mlp relu ×4, He",
-            "mlp",
-            "healthy",
-            s(
-                _with_init(
-                    lambda: mlp([64, 128, 128, 128, 10], activation="relu"),
-                    scheme="kaiming_normal",
-                )
-            ),
-            lr=0.05,
-        ),
-        ZooRun(
-            "mlp relu ×6 + BatchNorm",
-            "mlp",
-            "healthy",
-            s(lambda: mlp([64] + [128] * 6 + [10], activation="relu", batchnorm=True)),
-            lr=0.1,
-        ),
-        ZooRun(
-            "mlp relu ×4 + LayerNorm",
-            "mlp",
-            "healthy",
-            s(_layernorm_mlp),
-            lr=0.1,
-        ),
-        ZooRun(
-            "cnn relu + BatchNorm",
-            "cnn",
-            "healthy",
-            s(lambda: cnn(1, 10, 8, channels=(16, 32), batchnorm=True)),
-            lr=0.1,
-            data="images",
-        ),
-        ZooRun(
-            "resnet ×3 + BatchNorm",
-            "resnet",
-            "healthy",
-            s(_resnet),
-            lr=0.1,
-            data="images",
-        ),
-        ZooRun(
-            "rnn tanh, T=10",
-            "rnn",
-            "healthy",
-            s(lambda: _SeqNet("rnn")),
-            lr=0.05,
-            data="seq10",
-        ),
-        ZooRun(
-            "lstm, T=30",
-            "lstm",
-            "healthy",
-            s(lambda: _SeqNet("lstm")),
-            lr=0.5,
-            data="seq30",
-        ),
-        ZooRun(
-            "transformer ×2, pre-LN",
-            "transformer",
-            "healthy",
-            s(lambda: _Transformer(16)),
-            lr=0.05,
-            data="seq16",
-        ),
+        healthy("mlp sigmoid, shallow", _mlp([30], "sigmoid"), 0.5),
+        healthy("mlp relu ×4, He", _init(_mlp([128] * 3, "relu"), he), 0.05),
+        healthy("mlp relu ×6 + BatchNorm", _mlp([128] * 6, "relu", batchnorm=True), 0.1),
+        healthy("mlp relu ×4 + LayerNorm", _layernorm_mlp, 0.1),
+        healthy("cnn relu + BatchNorm", _cnn(batchnorm=True), 0.1, (), "images"),
+        healthy("resnet ×3 + BatchNorm", _resnet, 0.1, (), "images"),
+        healthy("rnn tanh, T=10", lambda: _SeqNet("rnn"), 0.05, (), "seq10"),
+        healthy("lstm, T=30", lambda: _SeqNet("lstm"), 0.5, (), "seq30"),
+        healthy("transformer ×2, pre-LN", lambda: _Transformer(16), 0.05, (), "seq16"),
     ]
     for run in runs:
         assert run.arch in ARCHITECTURES and run.label in LABELS, run.name

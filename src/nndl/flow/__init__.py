@@ -6,12 +6,15 @@
   :func:`nndl.ops.cost_volume_1d`, semi-global matching, sub-pixel, left-right check, speckle
   filter); :func:`fill_holes` (KITTI background interpolation) makes the result dense.
 - :class:`PWCNetLite`: a small learned PWC-Net, trained by :func:`train_pwc` on
-  :func:`make_flow_pairs` (random smooth and affine flows on scikit-image photographs).
-- Pictures: :func:`flow_to_color` (Middlebury colour wheel), :func:`disparity_to_color`.
+  :func:`make_flow_pairs` (random smooth and affine flows on scikit-image photographs);
+  :func:`retrain_pwc` repeats the shipped recipe from scratch.
+- Pictures: :func:`flow_to_color` (Middlebury colour wheel), :func:`disparity_to_color`;
+  ``uint8`` versions :func:`flow_picture`, :func:`disparity_picture`, :func:`as_uint8`.
 - Metrics: :func:`endpoint_error`, :func:`bad_pixel_rate`, :func:`mean_absolute_error`;
   :func:`score_disparity` (as left and hole-filled), :func:`displacement_scores` (where a cosine
-  cost volume peaks).
-- Stereo comparators: :func:`zncc_disparity`, :func:`opencv_matchers` (StereoBM / SGBM), with
+  cost volume peaks), :func:`translation_scores` (the same on a shifted photograph).
+- Stereo comparators: :func:`zncc_disparity`, :func:`opencv_matchers` (StereoBM / SGBM), named
+  by :func:`stereo_methods` and run side by side by :func:`compare_stereo`, with
   :func:`disparity_sign_check` and :func:`downsample_stereo`.
 
 Flow convention (as in :mod:`nndl.ops`): a flow is (B, 2, H, W) in pixels, channel 0 the
@@ -39,8 +42,9 @@ from .evaluate import (
     stereo_pair_as_flow,
 )
 from .holes import fill_holes
-from .matching import DisplacementScores, displacement_scores
+from .matching import DisplacementScores, displacement_scores, translation_scores
 from .metrics import bad_pixel_rate, end_point_error, endpoint_error, mean_absolute_error
+from .pictures import as_uint8, disparity_picture, flow_picture
 from .pwc import (
     PRETRAINED_FILE,
     PWC_RECIPE,
@@ -55,6 +59,7 @@ from .pwc import (
     save_pwc,
     train_pwc,
 )
+from .retrain import retrain_pwc
 from .sgm import semi_global_aggregation
 from .stereo import (
     DisparityEstimate,
@@ -67,10 +72,13 @@ from .stereo import (
 )
 from .stereo_eval import (
     StereoMatcher,
+    StereoRun,
+    compare_stereo,
     disparity_sign_check,
     downsample_stereo,
     opencv_matchers,
     score_disparity,
+    stereo_methods,
     zncc_disparity,
 )
 from .synthetic import (
@@ -105,10 +113,14 @@ __all__ = [
     "PWCRecipe",
     "RandomFlow",
     "StereoMatcher",
+    "StereoRun",
+    "as_uint8",
     "bad_pixel_rate",
     "benchmark_pairs",
     "census_transform",
+    "compare_stereo",
     "convex_upsample",
+    "disparity_picture",
     "disparity_sign_check",
     "disparity_to_color",
     "displacement_scores",
@@ -123,6 +135,7 @@ __all__ = [
     "flip_augment",
     "flow_color_legend",
     "flow_methods",
+    "flow_picture",
     "flow_to_color",
     "format_scores",
     "image_pyramid",
@@ -141,14 +154,17 @@ __all__ = [
     "pwc_loss",
     "pwc_training_data",
     "remove_speckles",
+    "retrain_pwc",
     "save_pwc",
     "score_disparity",
     "semi_global_aggregation",
+    "stereo_methods",
     "stereo_pair_as_flow",
     "structure_confidence",
     "subpixel_minimum",
     "train_pwc",
     "translated_pair",
+    "translation_scores",
     "upsample_flow",
     "zncc_disparity",
 ]

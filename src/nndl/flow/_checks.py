@@ -12,6 +12,7 @@ from .._validation import (
     check_dtype,
     check_same_device,
     check_same_dtype,
+    check_same_shape,
     check_shape,
 )
 from ..data.images import to_gray
@@ -61,13 +62,8 @@ def check_image_pair(
     """
     a, squeezed = as_batch(img1, name=names[0])
     b, _ = as_batch(img2, name=names[1])
-    if a.shape != b.shape:
-        raise ShapeError(
-            f"{names[0]} and {names[1]} must have the same size, got {tuple(img1.shape)} and "
-            f"{tuple(img2.shape)}",
-            tuple(img1.shape),
-            tuple(img2.shape),
-        )
+    if a.shape != b.shape:  # (C, H, W) and (1, C, H, W) are one size
+        check_same_shape(img1, img2, names=names, what="size")  # raises, naming the given shapes
     check_same_dtype(a, b, names=names)
     check_same_device(a, b, names=names)
     h, w = a.shape[-2:]

@@ -58,7 +58,7 @@ from ..ops import cost_volume, warp
 from ..train import Callback, CheckpointError, Trainer, load_model, save_model
 from ._checks import check_flow, check_image_pair, to_gray
 from .classical import upsample_flow
-from .synthetic import FLOW_KINDS, HELDOUT_IMAGES, FlowPairs, make_flow_pairs
+from .synthetic import FLOW_KINDS, HELDOUT_IMAGES, TRAIN_IMAGES, FlowPairs, make_flow_pairs
 
 __all__ = [
     "PRETRAINED_FILE",
@@ -590,25 +590,22 @@ def pwc_training_data(
     Validation pairs come from :data:`HELDOUT_IMAGES` with another seed; the held-out
     benchmark (:func:`benchmark_pairs`) uses a third one.
     """
-    size = (recipe.size, recipe.size)
-    train = make_flow_pairs(
-        recipe.pairs,
-        size,
-        max_flow=recipe.max_flow,
-        kinds=FLOW_KINDS,
-        photometric=True,
-        generator=torch.Generator().manual_seed(recipe.seed),
+
+    def pairs(n: int, images: tuple[str, ...], seed: int) -> FlowPairs:
+        return make_flow_pairs(
+            n,
+            (recipe.size, recipe.size),
+            max_flow=recipe.max_flow,
+            kinds=FLOW_KINDS,
+            images=images,
+            photometric=True,
+            generator=torch.Generator().manual_seed(seed),
+        )
+
+    return (
+        pairs(recipe.pairs, TRAIN_IMAGES, recipe.seed),
+        pairs(recipe.val_pairs, HELDOUT_IMAGES, recipe.seed + 1),
     )
-    val = make_flow_pairs(
-        recipe.val_pairs,
-        size,
-        max_flow=recipe.max_flow,
-        kinds=FLOW_KINDS,
-        images=HELDOUT_IMAGES,
-        photometric=True,
-        generator=torch.Generator().manual_seed(recipe.seed + 1),
-    )
-    return train, val
 
 
 def train_pwc(

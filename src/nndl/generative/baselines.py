@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import ValidationError, check_int
+from .._validation import DTypeError, ValidationError, check_finite, check_in_range, check_int
 from .gmm import GaussianMixtureEM
 
 __all__ = ["bits_per_dim", "em_agreement", "tune_gaussian_mixture", "tune_kernel_density"]
@@ -49,7 +49,14 @@ def bits_per_dim(nats: float, dims: int, levels: int) -> float:
 
 
 def _check_fit_val(x_fit: Any, x_val: Any) -> tuple[np.ndarray, np.ndarray]:
-    a, b = np.asarray(x_fit, dtype=float), np.asarray(x_val, dtype=float)
+    arrays = []
+    for value, name in ((x_fit, "x_fit"), (x_val, "x_val")):
+        try:
+            arrays.append(np.asarray(value, dtype=float))
+        except (TypeError, ValueError):
+            raise DTypeError(f"{name} must be numeric, got {type(value).__name__}") from None
+        check_finite(arrays[-1], name=name)
+    a, b = arrays
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
         raise ValidationError(
             f"x_fit and x_val must be 2-D with the same columns, got {a.shape} and {b.shape}"
@@ -129,8 +136,10 @@ def tune_kernel_density(
     from sklearn.neighbors import KernelDensity
 
     x_fit, x_val = _check_fit_val(x_fit, x_val)
-    if not bandwidths or min(bandwidths) <= 0:
-        raise ValidationError(f"bandwidths must be non-empty and > 0, got {list(bandwidths)}")
+    if isinstance(bandwidths, str) or not bandwidths:
+        raise ValidationError(f"bandwidths must be a non-empty sequence, got {bandwidths!r}")
+    for h in bandwidths:
+        check_in_range(h, name="bandwidths[i]", low=0.0, low_inclusive=False)
     scores = [
         float(KernelDensity(bandwidth=h).fit(x_fit).score_samples(x_val).mean()) for h in bandwidths
     ]

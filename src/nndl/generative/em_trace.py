@@ -14,6 +14,8 @@ to the three quantities that must be (numerically) zero or non-negative.
 The exact M-step (``reg_covar=0``) can meet the mixture likelihood's singularity — a
 component collapsing onto a few points, where the likelihood is unbounded and the M-step
 undefined; :func:`em_trace` then stops and records the iteration (``degenerate_at``).
+:meth:`EMTrace.to_dict` gives a trace as JSON-able values; :func:`largest_bound_fall` measures
+how far the *recorded* bound of a regularised fit ever falls.
 """
 
 from __future__ import annotations
@@ -25,10 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import ValidationError, check_in_range, check_int
+from .._validation import DTypeError, ValidationError, check_finite, check_in_range, check_int
 from .gmm import GaussianMixtureEM
 
-__all__ = ["EMTrace", "em_monotonicity", "em_trace"]
+__all__ = ["EMTrace", "em_monotonicity", "em_trace", "largest_bound_fall"]
 
 
 @dataclass
@@ -50,6 +52,32 @@ class EMTrace:
     degenerate_at: int | None
     start_means: np.ndarray
     model: GaussianMixtureEM
+
+    def to_dict(self, x: Any) -> dict[str, Any]:
+        """The trace as JSON-able values, and the fitted mixture on x (None if degenerate).
+
+        Args:
+            x: Array[N, D], the data the trace was run on (for the fitted labels).
+
+        Returns:
+            ``loglik``, ``elbo_after_e``, ``elbo_after_m``, ``degenerate_at``, ``start_means``
+            (nested lists) and ``fitted``: ``{"means", "covariances", "labels"}`` or None.
+        """
+        fitted = None
+        if self.degenerate_at is None:
+            fitted = {
+                "means": self.model.means_.tolist(),
+                "covariances": self.model.covariances_.tolist(),
+                "labels": self.model.predict(x).tolist(),
+            }
+        return {
+            "loglik": self.loglik,
+            "elbo_after_e": self.elbo_after_e,
+            "elbo_after_m": self.elbo_after_m,
+            "degenerate_at": self.degenerate_at,
+            "start_means": self.start_means.tolist(),
+            "fitted": fitted,
+        }
 
 
 def em_trace(
@@ -131,9 +159,19 @@ def em_monotonicity(
     Empty lists give 0 for the statistic they feed. Pure NumPy (no torch).
 
     Raises:
-        ValidationError: ``loglik`` is empty or the lists' lengths do not fit together.
+        DTypeError: a list that is not numbers.
+        ValidationError: ``loglik`` is empty, a value is NaN/Inf, or the lists' lengths do not
+            fit together.
     """
-    ll, e, m = (np.asarray(v, dtype=float) for v in (loglik, elbo_after_e, elbo_after_m))
+    names = ("loglik", "elbo_after_e", "elbo_after_m")
+    arrays = []
+    for value, name in zip((loglik, elbo_after_e, elbo_after_m), names, strict=True):
+        try:
+            arrays.append(np.asarray(value, dtype=float).ravel())
+        except (TypeError, ValueError):
+            raise DTypeError(f"{name} must be a sequence of numbers, got {value!r:.60}") from None
+        check_finite(arrays[-1], name=name)
+    ll, e, m = arrays
     if ll.size == 0:
         raise ValidationError("loglik must hold at least one value")
     if len(m) > len(e):
@@ -148,3 +186,45 @@ def em_monotonicity(
         "min_m_change": float((m - e[: len(m)]).min() / scale) if len(m) else 0.0,
         "iterations": float(len(e)),
     }
+
+
+def largest_bound_fall(
+    x: Any,
+    n_components: int,
+    reg_covar: float,
+    *,
+    covariance_type: str = "diag",
+    tol: float = 1e-9,
+    max_iter: int = 100,
+    random_state: int | None = None,
+) -> dict[str, Any]:
+    r"""The largest fall of the recorded bound over the iterations of a regularised EM fit.
+
+    :class:`GaussianMixtureEM` records its bound per iteration (``lower_bounds_``); this returns
+    :math:`\min(0, \min_t (b_{t+1} - b_t))`, 0 when it never falls (or after one iteration).
+
+    Args:
+        x: Array[N, D]; n_components: K.
+        reg_covar: added to the covariances' diagonals (0: the exact M-step).
+        covariance_type, tol, max_iter, random_state: as for :class:`GaussianMixtureEM`.
+
+    Returns:
+        ``{"reg_covar", "largest_fall" (None when degenerate), "degenerate"}``: degenerate when
+        a covariance became singular (the fit raised :class:`ValidationError`).
+
+    Raises:
+        ValidationError: bad arguments (before any fit).
+    """
+    check_int(n_components, name="n_components", low=1)
+    check_int(max_iter, name="max_iter", low=1)
+    check_in_range(reg_covar, name="reg_covar", low=0.0)
+    kw: dict[str, Any] = {"covariance_type": covariance_type, "tol": tol, "max_iter": max_iter}
+    model = GaussianMixtureEM(n_components, reg_covar=reg_covar, random_state=random_state, **kw)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            g = model.fit(x)
+    except ValidationError:
+        return {"reg_covar": reg_covar, "largest_fall": None, "degenerate": True}
+    dip = float(min(0.0, np.diff(g.lower_bounds_).min())) if g.n_iter_ > 1 else 0.0
+    return {"reg_covar": reg_covar, "largest_fall": dip, "degenerate": False}

@@ -18,6 +18,11 @@ p(x, z) / p(x)`, its moments, and both sides of the identity for any Gaussian q
   (mean, covariance entries, mean log-density), for a max-|z| test of a sampler.
 - :func:`importance_gaps` — :math:`\log p(x) - \mathrm{IW}_k` per k, averaged over repeats.
 - :func:`diag_gaussian_kl` — KL between two diagonal Gaussians in closed form.
+- :func:`linear_gaussian_check`, :func:`identity_check` — the identity checked for several q
+  (closed forms for the linear-Gaussian VAE, quadrature and Monte Carlo for any 2-D latent);
+  :func:`encoder_identity_checks` — :func:`identity_check` per example with the encoder's q;
+  :func:`posterior_picture`, :func:`identity_picture`, :func:`gaussian_ellipse` — what their
+  figures draw.
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -42,12 +48,19 @@ from .vae import VAE, gaussian_kl
 
 __all__ = [
     "LatentQuadrature",
+    "LinearGaussianCheck",
     "diag_gaussian_kl",
+    "encoder_identity_checks",
+    "gaussian_ellipse",
     "gaussian_sample_deviations",
+    "identity_check",
+    "identity_picture",
     "importance_gaps",
     "latent_quadrature",
+    "linear_gaussian_check",
     "linear_gaussian_vae",
     "posterior_box",
+    "posterior_picture",
 ]
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -358,15 +371,25 @@ def importance_gaps(
 
     Returns:
         ``(mean, se)``: Tensor[K, B] mean gap and its standard error over the repeats.
+
+    Raises:
+        DTypeError: ``vae`` is not a VAE, a k or a count is not an int, ``x`` or ``log_px``
+            is not a floating-point tensor.
+        ShapeError: ``x`` does not fit the model or ``log_px`` is not Tensor[B].
+        ValidationError: no k, a k < 1, ``repeats`` < 2, ``budget`` < 0, NaN/Inf in ``x`` or
+            ``log_px``.
     """
+    if not isinstance(vae, VAE):
+        raise DTypeError(f"vae must be an nndl.generative.VAE, got {type(vae).__name__}")
     check_int(repeats, name="repeats", low=2)
     check_int(budget, name="budget", low=0)
-    if not ks:
-        raise ValidationError("ks must hold at least one k")
+    if isinstance(ks, str) or not ks:
+        raise ValidationError(f"ks must be a non-empty sequence of ints, got {ks!r}")
     for k in ks:
         check_int(k, name="ks[i]", low=1)
     x = vae.check_data(x)
     check_shape(log_px, [x.shape[0]], name="log_px")
+    check_finite(log_px, name="log_px")
     target = log_px.to(_F64)
     means, ses = [], []
     for k in ks:
@@ -376,3 +399,297 @@ def importance_gaps(
         means.append(gap.mean(0))
         ses.append(gap.std(0) / math.sqrt(reps))
     return torch.stack(means), torch.stack(ses)
+
+
+@dataclass
+class LinearGaussianCheck:
+    """What :func:`linear_gaussian_check` measures.
+
+    Attributes:
+        quadrature_error: the largest |log p(x) by quadrature − closed form| over the points.
+        identity_residual: the largest |log p − ELBO(q) − KL(q ‖ p(z|x))| over points and q.
+        rows: the first point's identity per q: ``[name, log p, ELBO, KL, residual]``.
+        sampler_z: Tensor[D + D(D+1)/2 + 1], :func:`gaussian_sample_deviations` of the samples.
+        samples: Tensor[N, D] two-step samples; bias: Tensor[D]; cov: Tensor[D, D] marginal.
+    """
+
+    quadrature_error: float
+    identity_residual: float
+    rows: list[list[Any]]
+    sampler_z: torch.Tensor
+    samples: torch.Tensor
+    bias: torch.Tensor
+    cov: torch.Tensor
+
+    def to_dict(self, shown: int = 3000) -> dict[str, Any]:
+        """JSON-able values; of the samples, the first two coordinates of ``shown`` (3 decimals).
+
+        Keys: ``quadrature_vs_closed_form``, ``identity_residual``, ``rows``, ``sampler_z``,
+        ``samples_2d``, ``cov_2d``, ``b_2d`` (the marginal's first two coordinates).
+        """
+        return {
+            "quadrature_vs_closed_form": self.quadrature_error,
+            "identity_residual": self.identity_residual,
+            "rows": self.rows,
+            "sampler_z": self.sampler_z.tolist(),
+            "samples_2d": np.round(self.samples[:shown, :2].numpy(), 3).tolist(),
+            "cov_2d": self.cov[:2, :2].tolist(),
+            "b_2d": self.bias[:2].tolist(),
+        }
+
+
+def linear_gaussian_check(
+    scales: Sequence[float],
+    noise: float,
+    dim: int,
+    *,
+    n_points: int,
+    n_samples: int,
+    points_per_axis: int,
+    generator: torch.Generator | None = None,
+    sample_generator: torch.Generator | None = None,
+) -> LinearGaussianCheck:
+    r"""The identity and the two-step sampler of a random 2-D-latent linear-Gaussian VAE.
+
+    W = Q diag(scales) with Q a random orthonormal D×2 matrix and b ~ N(0, I) (both from
+    ``generator``) give :func:`linear_gaussian_vae`, whose log p(x), posterior and every KL
+    are closed-form. On the first ``n_points`` of ``n_samples`` two-step samples (from
+    ``sample_generator``): log p(x) by :func:`latent_quadrature` (box: the posterior ± 12σ and
+    the prior ± 9) against the closed form, and for five q — the exact posterior, shifted by
+    2σ, σ × 2, σ × 0.5, the prior — the residual of
+
+    .. math:: \log p(x) = \mathrm{ELBO}(q) + \mathrm{KL}(q \,\|\, p(z \mid x))
+
+    with the ELBO by quadrature and both log p(x) and the KL in closed form.
+
+    Args:
+        scales: the two column norms of W (> 0); noise: σ > 0; dim: D ≥ 2.
+        n_points: points the identity is checked on (1 ≤ n_points ≤ n_samples).
+        n_samples: two-step samples (≥ 2); points_per_axis: quadrature points per axis.
+
+    Returns:
+        A :class:`LinearGaussianCheck`.
+
+    Raises:
+        ValidationError: bad sizes, scales or noise.
+    """
+    check_int(dim, name="dim", low=2)
+    check_int(n_samples, name="n_samples", low=2)
+    check_int(n_points, name="n_points", low=1, high=n_samples)
+    check_int(points_per_axis, name="points_per_axis", low=2)
+    if len(scales) != 2 or min(scales) <= 0:
+        raise ValidationError(f"scales must be two values > 0, got {list(scales)}")
+    q, _ = torch.linalg.qr(torch.randn(dim, 2, generator=generator, dtype=_F64))
+    b = torch.randn(dim, generator=generator, dtype=_F64)  # orthogonal columns: diagonal posterior
+    vae, cov = linear_gaussian_vae(q * torch.tensor(scales, dtype=_F64), b, noise)
+    xs = vae.sample(n_samples, generator=sample_generator)
+    mvn = torch.distributions.MultivariateNormal(b, cov)
+    with torch.no_grad():
+        mean_q, log_var_q = vae.encode(xs[:n_points])
+    rows, quad_err, resid, zeros = [], 0.0, 0.0, torch.zeros(2, dtype=_F64)
+    for i, (m, sd) in enumerate(zip(mean_q, (0.5 * log_var_q).exp(), strict=True)):
+        qs = {
+            "exact posterior": (m, sd),
+            "shifted by 2σ": (m + 2 * sd, sd),
+            "σ × 2": (m, 2 * sd),
+            "σ × 0.5": (m, 0.5 * sd),
+            "prior N(0, I)": (zeros, zeros + 1),
+        }
+        lo, hi = torch.minimum(m - 12 * sd, zeros - 9.0), torch.maximum(m + 12 * sd, zeros + 9.0)
+        quad = latent_quadrature(vae, xs[i : i + 1], lo, hi, points_per_axis)
+        closed = float(mvn.log_prob(xs[i]))
+        quad_err = max(quad_err, abs(quad.log_px - closed))
+        for name, (qm, qsd) in qs.items():
+            elbo, _ = quad.identity_terms(qm, qsd)
+            kl_post = float(diag_gaussian_kl(qm, qsd, m, sd))  # the posterior is N(m, sd²)
+            resid = max(resid, abs(closed - elbo - kl_post))
+            if i == 0:
+                rows.append([name, closed, elbo, kl_post, closed - elbo - kl_post])
+    z = gaussian_sample_deviations(xs, b, cov)
+    return LinearGaussianCheck(quad_err, resid, rows, z, xs, b, cov)
+
+
+def identity_check(
+    vae: VAE,
+    x: torch.Tensor,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    *,
+    points_per_axis: int,
+    check_points: int,
+    coarse_points: int,
+    coarse_extent: float,
+    mc_samples: int,
+    generator: torch.Generator | None = None,
+) -> dict[str, Any]:
+    r"""log p(x) by quadrature, the identity for five q, and the library's Monte Carlo ELBO.
+
+    The box comes from :func:`posterior_box` (covering every q); log p(x) is computed on
+    ``points_per_axis``² points and again on ``check_points``² (their difference estimates
+    the quadrature error). For q = the given N(mean, std²), σ × 2, σ × 0.5, shifted by 2σ and
+    the moment-matched posterior, ELBO(q) and KL(q ‖ p(z|x)) come from
+    :meth:`LatentQuadrature.identity_terms`. The mean of ``mc_samples`` draws of
+    :meth:`VAE.elbo` for the first q, plus its quadrature KL, should equal log p(x):
+    ``mc_z`` is that difference over its standard error.
+
+    Args:
+        vae: a float64 VAE with a 2-D latent; x: Tensor[1, \*data_shape].
+        mean, std: Tensor[2], e.g. the encoder's q(z|x).
+        points_per_axis, check_points: the two quadrature grids (check_points the coarser).
+        coarse_points, coarse_extent: :func:`posterior_box`'s first pass.
+        mc_samples: Monte Carlo ELBO samples (≥ 2); generator: their random stream.
+
+    Returns:
+        ``log_px``, ``quadrature_error``, ``rows`` (``[name, log p, ELBO, KL]`` per q),
+        ``mc_z``, ``box`` ([low₁, low₂, high₁, high₂]), ``encoder_q`` ([mean, std]) and
+        ``posterior_moments`` ([mean, std] of p(z|x)).
+    """
+    check_int(mc_samples, name="mc_samples", low=2)
+    check_int(check_points, name="check_points", low=2)
+    qs = {
+        "encoder q(z|x)": (mean, std),
+        "σ × 2": (mean, 2 * std),
+        "σ × 0.5": (mean, 0.5 * std),
+        "shifted by 2σ": (mean + 2 * std, std),
+    }
+    lo, hi = posterior_box(
+        vae, x, extent=coarse_extent, points_per_axis=coarse_points, cover=qs.values()
+    )
+    quad = latent_quadrature(vae, x, lo, hi, points_per_axis)
+    check = latent_quadrature(vae, x, lo, hi, check_points)
+    pm, ps = quad.posterior_moments()
+    qs["moment-matched posterior"] = (pm, ps)
+    rows = [[name, quad.log_px, *quad.identity_terms(qm, qsd)] for name, (qm, qsd) in qs.items()]
+    with torch.no_grad():
+        values = vae.elbo(x.expand(mc_samples, -1), generator=generator)[0]
+    se = float(values.std() / math.sqrt(mc_samples))
+    mc_z = (quad.log_px - float(values.mean()) - quad.identity_terms(mean, std)[1]) / se
+    return {
+        "log_px": quad.log_px,
+        "quadrature_error": abs(quad.log_px - check.log_px),
+        "rows": rows,
+        "mc_z": mc_z,
+        "box": [*lo.tolist(), *hi.tolist()],
+        "encoder_q": [*mean.tolist(), *std.tolist()],
+        "posterior_moments": [*pm.tolist(), *ps.tolist()],
+    }
+
+
+def encoder_identity_checks(
+    vae: VAE,
+    x: torch.Tensor,
+    generators: Sequence[torch.Generator | None],
+    **kwargs: Any,
+) -> list[dict[str, Any]]:
+    r""":func:`identity_check` for every example, with q the encoder's own q(z | x_i).
+
+    The encoder gives :math:`q(z \mid x_i) = N(\mu_i, \operatorname{diag}\sigma_i^2)` with
+    :math:`(\mu_i, \log\sigma_i^2)` = ``vae.encode(x)[·, i]`` (one batched call); example i's
+    Monte Carlo ELBO draws from ``generators[i]``.
+
+    Args:
+        vae: a float64 VAE with a 2-D latent; x: Tensor[N, \*data_shape], N ≥ 1.
+        generators: N random streams (or None), one per example.
+        **kwargs: ``points_per_axis``, ``check_points``, ``coarse_points``, ``coarse_extent``
+            and ``mc_samples`` of :func:`identity_check`.
+
+    Returns:
+        N dicts of :func:`identity_check`.
+
+    Raises:
+        ValidationError: no examples, or not one generator per example (and what
+            :func:`identity_check` raises).
+    """
+    _check_2d_vae(vae, x[:1])  # the model, and the shape and dtype of one example
+    if x.shape[0] < 1 or len(generators) != x.shape[0]:
+        raise ValidationError(
+            f"generators must hold one generator per example of x (N = {x.shape[0]} ≥ 1), "
+            f"got {len(generators)}"
+        )
+    with torch.no_grad():
+        mean, log_var = vae.encode(x)
+    std = (0.5 * log_var).exp()
+    return [
+        identity_check(vae, x[i : i + 1], mean[i], std[i], generator=g, **kwargs)
+        for i, g in enumerate(generators)
+    ]
+
+
+def identity_picture(
+    vae: VAE, x: torch.Tensor, check: dict[str, Any], *, sigmas: float = 6.0
+) -> dict[str, Any]:
+    """:func:`posterior_picture` of x around the posterior an :func:`identity_check` found.
+
+    The square is centred on the moment-matched posterior mean (in float32, as drawn) with
+    half-width ``sigmas`` × the largest standard deviation of that posterior and of the
+    encoder's q, normalised by the check's log p(x).
+
+    Args:
+        vae, x: as for :func:`identity_check`; check: its dict; sigmas: > 0.
+
+    Returns:
+        :func:`posterior_picture`'s dict (81 points per axis).
+
+    Raises:
+        ValidationError: ``check`` lacks ``posterior_moments``, ``encoder_q`` or ``log_px``,
+            or sigmas ≤ 0.
+    """
+    missing = [k for k in ("posterior_moments", "encoder_q", "log_px") if k not in check]
+    if missing:
+        raise ValidationError(f"check must be an identity_check dict; missing {missing}")
+    if not sigmas > 0:
+        raise ValidationError(f"sigmas must be > 0, got {sigmas}")
+    pm, ps = torch.tensor(check["posterior_moments"]).split(2)
+    half = sigmas * max(float(ps.max()), max(check["encoder_q"][2:]))
+    return posterior_picture(vae, x, pm, half, check["log_px"])
+
+
+def posterior_picture(
+    vae: VAE,
+    x: torch.Tensor,
+    center: torch.Tensor,
+    half_width: float,
+    log_px: float,
+    points_per_axis: int = 81,
+) -> dict[str, Any]:
+    """The posterior density p(z|x) = p(x, z)/p(x) on a square grid, for a figure.
+
+    Args:
+        vae, x: as for :func:`latent_quadrature`.
+        center: Tensor[2]; half_width: > 0 (the square center ± half_width, computed in
+            center's dtype, then float64).
+        log_px: log p(x) to normalise by (e.g. from a finer quadrature).
+        points_per_axis: n.
+
+    Returns:
+        ``{"extent": [z₁ low, z₁ high, z₂ low, z₂ high], "density": n × n nested lists,
+        axis 0 along z₁, rounded to 6 decimals}``.
+    """
+    if not half_width > 0:
+        raise ValidationError(f"half_width must be > 0, got {half_width}")
+    n = check_int(points_per_axis, name="points_per_axis", low=2)
+    lo, hi = center - half_width, center + half_width
+    quad = latent_quadrature(vae, x, lo.to(_F64), hi.to(_F64), n)
+    density = (quad.log_joint - log_px).exp().reshape(n, n)
+    extent = [float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])]
+    return {"extent": extent, "density": np.round(density.numpy(), 6).tolist()}
+
+
+def gaussian_ellipse(mean: Any, cov: Any, scale: float = 1.0, n: int = 100) -> np.ndarray:
+    r"""Points of the ``scale``-σ ellipse of a 2-D Gaussian: Array[2, n] (x row, y row).
+
+    .. math:: \mu + V \operatorname{diag}(s\sqrt{\lambda}) (\cos t, \sin t)^\top,
+              \quad \Sigma = V \operatorname{diag}(\lambda) V^\top
+
+    Args:
+        mean: 2 values; cov: a 2×2 covariance matrix, or two standard deviations (diagonal).
+        scale: s, how many standard deviations; n: points (≥ 3).
+    """
+    cov = np.asarray(cov, dtype=float)
+    if cov.shape not in ((2, 2), (2,)) or np.asarray(mean).shape != (2,):
+        raise ValidationError(f"mean must have 2 values and cov be 2×2 or 2, got {cov.shape}")
+    check_int(n, name="n", low=3)
+    vals, vecs = np.linalg.eigh(cov) if cov.ndim == 2 else (cov**2, np.eye(2))
+    t = np.linspace(0, 2 * np.pi, n)
+    ell = vecs @ (scale * np.sqrt(vals)[:, None] * np.stack([np.cos(t), np.sin(t)]))
+    return np.asarray(mean, dtype=float)[:, None] + ell

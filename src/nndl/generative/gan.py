@@ -53,6 +53,7 @@ from .._validation import (
     check_shape,
 )
 from ..train import Callback, StepFn, Trainer, save_checkpoint
+from ._common import RunModel
 
 __all__ = [
     "GAN",
@@ -106,7 +107,7 @@ def generator_loss(fake_logits: torch.Tensor, non_saturating: bool = True) -> to
 # ---------------------------------------------------------------------------------------------
 # The model
 # ---------------------------------------------------------------------------------------------
-class GAN(nn.Module):
+class GAN(RunModel, nn.Module):
     """Generator and discriminator for images in [0, 1], with the prior N(0, I).
 
     Args:
@@ -229,7 +230,10 @@ class GAN(nn.Module):
         )
         return gen, disc
 
-    # -- configuration and checkpoints -----------------------------------------------------
+    # -- configuration and checkpoints (save, from_checkpoint: RunModel) ---------------------
+    checkpoint_kind = _KIND
+    model_file = MODEL_FILE
+
     @property
     def config(self) -> dict[str, Any]:
         """The constructor arguments, JSON-able: ``GAN(**gan.config)`` rebuilds the model."""
@@ -243,31 +247,6 @@ class GAN(nn.Module):
             "spectral_norm": self.spectral_norm,
             "non_saturating": self.non_saturating,
         }
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write both networks and :attr:`config` as safetensors + JSON (see from_checkpoint)."""
-        from ..train import save_model
-
-        return save_model(self, path, kind=_KIND, config=self.config)
-
-    @classmethod
-    def from_checkpoint(
-        cls, path: str | os.PathLike[str], device: str | torch.device = "cpu"
-    ) -> GAN:
-        """Rebuild a GAN written by :meth:`save` (a ``.safetensors`` file, or a folder holding
-        ``gan.safetensors``).
-
-        Raises:
-            CheckpointError: the file is missing, corrupt, not a GAN checkpoint, or its weights
-                do not fit its config.
-        """
-        from ..train import load_model
-
-        path = Path(path)
-        if path.is_dir():
-            path = path / MODEL_FILE
-        model, _ = load_model(path, _KIND, device=device, build=cls)
-        return model
 
     # -- the two networks --------------------------------------------------------------------
     def sample_prior(

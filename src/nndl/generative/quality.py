@@ -33,7 +33,6 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,6 +49,7 @@ from .._validation import (
     check_same_shape,
     check_shape,
 )
+from ._common import ConfigModel
 
 __all__ = [
     "FEATURE_ARCHS",
@@ -74,7 +74,7 @@ _KIND = "nndl.generative.FeatureClassifier"
 # ---------------------------------------------------------------------------------------------
 # The feature classifier
 # ---------------------------------------------------------------------------------------------
-class FeatureClassifier(nn.Module):
+class FeatureClassifier(ConfigModel, nn.Module):
     """A classifier of images whose penultimate layer is the feature space for sample quality.
 
     Args:
@@ -122,6 +122,8 @@ class FeatureClassifier(nn.Module):
                 c, self.n_classes, h, channels=self.channels, pool="max", hidden=self.hidden[-1]
             )
 
+    checkpoint_kind = _KIND
+
     @property
     def config(self) -> dict[str, Any]:
         """The constructor arguments, JSON-able: ``FeatureClassifier(**c.config)`` rebuilds it."""
@@ -133,12 +135,6 @@ class FeatureClassifier(nn.Module):
             "channels": list(self.channels),
         }
 
-    def save(self, path: str | os.PathLike[str], **metadata: Any) -> Path:
-        """Write the weights and :attr:`config` (plus ``metadata``) as safetensors + JSON."""
-        from ..train import save_model
-
-        return save_model(self, path, kind=_KIND, config=self.config, **metadata)
-
     @classmethod
     def from_checkpoint(
         cls, path: str | os.PathLike[str], device: str | torch.device = "cpu"
@@ -149,9 +145,7 @@ class FeatureClassifier(nn.Module):
             CheckpointError: missing, corrupt, not a feature-classifier checkpoint, or weights
                 that do not fit the config.
         """
-        from ..train import load_model
-
-        model, meta = load_model(path, _KIND, device=device, build=cls)
+        model, meta = cls._load(path, device)
         return model.eval(), meta
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:

@@ -39,7 +39,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, cast
 
 import torch
@@ -60,9 +59,8 @@ from ..train import (
     CosineSchedule,
     LambdaCallback,
     Trainer,
-    load_model,
-    save_model,
 )
+from ._common import RunModel
 from .likelihoods import Likelihood, _draw, make_likelihood
 
 __all__ = ["MODEL_FILE", "VAE", "gaussian_kl", "train_vae"]
@@ -98,7 +96,7 @@ def _normal_log_prob(z: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor)
     return -0.5 * ((z - mean).pow(2) * torch.exp(-log_var) + log_var + _LOG_2PI).sum(-1)
 
 
-class VAE(nn.Module):
+class VAE(RunModel, nn.Module):
     r"""Variational autoencoder with MLP or small convolutional encoder and decoder.
 
     Args:
@@ -219,7 +217,10 @@ class VAE(nn.Module):
         )
         return encoder, decoder
 
-    # -- configuration and checkpoints -----------------------------------------------------
+    # -- configuration and checkpoints (save, from_checkpoint: RunModel) ---------------------
+    checkpoint_kind = _KIND
+    model_file = MODEL_FILE
+
     @property
     def config(self) -> dict[str, Any]:
         """The constructor arguments, JSON-able: ``VAE(**vae.config)`` rebuilds the model."""
@@ -232,30 +233,6 @@ class VAE(nn.Module):
             "likelihood": self.likelihood.config(),
             "activation": self.activation,
         }
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the weights and :attr:`config` as safetensors + JSON."""
-        return save_model(self, path, kind=_KIND, config=self.config)
-
-    @classmethod
-    def from_checkpoint(
-        cls, path: str | os.PathLike[str], device: str | torch.device = "cpu"
-    ) -> VAE:
-        """Rebuild a model written by :meth:`save` or by :func:`train_vae`'s checkpoints.
-
-        Args:
-            path: the ``.safetensors`` file, or a folder holding ``vae.safetensors``.
-            device: where to put the model.
-
-        Raises:
-            CheckpointError: the file is missing, corrupt, not a VAE checkpoint, or its weights
-                do not fit its config.
-        """
-        path = Path(path)
-        if path.is_dir():
-            path = path / MODEL_FILE
-        model, _ = load_model(path, _KIND, device=device, build=cls)
-        return model
 
     # -- checks ----------------------------------------------------------------------------
     def check_data(self, x: Any, *, name: str = "x") -> torch.Tensor:

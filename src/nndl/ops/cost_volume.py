@@ -20,6 +20,7 @@ gradients only). ``benchmarks/cost_volume.py`` compares them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -103,6 +104,40 @@ def _use_fast(impl: Impl) -> bool:
     return impl in ("auto", "fast")
 
 
+def _reference_volume(
+    f1: Tensor,
+    f2: Tensor,
+    normalize: Normalize,
+    reduction: Reduction,
+    planes: Callable[[Tensor, Tensor], list[Tensor]],
+) -> Tensor:
+    r"""What the reference cost volumes share around their loop over displacements.
+
+    ``planes(f1, f2)`` gives one Tensor[B, H, W] per displacement δ,
+    :math:`\sum_c f_1[b, c, y, x] \, f_2[b, c, (y, x) + δ]` (zero outside the image), on the
+    features normalised by ``normalize`` and computed in float32 for float16/bfloat16 inputs.
+    Returns the planes stacked along dim 1, divided by C for ``reduction="mean"``, in the
+    inputs' dtype: Tensor[B, len(planes), H, W].
+    """
+    f1, f2 = _normalized(f1, f2, normalize)
+    dtype = f1.dtype
+    if dtype in _HALF:
+        f1, f2 = f1.float(), f2.float()
+    out = torch.stack(planes(f1, f2), dim=1)
+    if reduction == "mean":
+        out = out / f1.shape[1]
+    return out.to(dtype)
+
+
+def _fast_inputs(
+    f1: Tensor, f2: Tensor, normalize: Normalize, reduction: Reduction
+) -> tuple[Tensor, Tensor, float]:
+    """The fast paths' inputs: the features normalised by ``normalize``, and the scale of the
+    correlation (1/C for ``reduction="mean"``, 1 for ``"sum"``)."""
+    f1, f2 = _normalized(f1, f2, normalize)
+    return f1, f2, (1.0 / f1.shape[1] if reduction == "mean" else 1.0)
+
+
 # --------------------------------------------------------------------------------------------
 # 2-D local cost volume
 # --------------------------------------------------------------------------------------------
@@ -143,28 +178,25 @@ def _cost_volume_reference(
     Differentiated by autograd (so higher-order gradients work too). float16/bfloat16 inputs are
     computed in float32 and the result cast back. Arguments are not validated here.
     """
-    f1, f2 = _normalized(f1, f2, normalize)
-    dtype = f1.dtype
-    if dtype in _HALF:
-        f1, f2 = f1.float(), f2.float()
     d, s = max_displacement, stride
-    _, c, h, w = f1.shape
-    # displacements of |δ| >= the image side see only the zero padding: never pad beyond it
-    ry, rx = min(d * s, h), min(d * s, w)
-    f2p = F.pad(f2, (rx, rx, ry, ry))  # zero outside the image
-    zero = f1.new_zeros(f1.shape[0], h, w)
-    planes = []
-    for dy in range(-d * s, d * s + 1, s):  # dy outer ...
-        for dx in range(-d * s, d * s + 1, s):  # ... dx inner: k = i_dy * (2d+1) + i_dx
-            if abs(dy) >= h or abs(dx) >= w:
-                planes.append(zero)
-                continue
-            shifted = f2p[:, :, ry + dy : ry + dy + h, rx + dx : rx + dx + w]  # f2[y+dy, x+dx]
-            planes.append((f1 * shifted).sum(dim=1))
-    out = torch.stack(planes, dim=1)
-    if reduction == "mean":
-        out = out / c
-    return out.to(dtype)
+
+    def planes(f1: Tensor, f2: Tensor) -> list[Tensor]:
+        h, w = f1.shape[-2:]
+        # displacements of |δ| >= the image side see only the zero padding: never pad beyond it
+        ry, rx = min(d * s, h), min(d * s, w)
+        f2p = F.pad(f2, (rx, rx, ry, ry))  # zero outside the image
+        zero = f1.new_zeros(f1.shape[0], h, w)
+        out = []
+        for dy in range(-d * s, d * s + 1, s):  # dy outer ...
+            for dx in range(-d * s, d * s + 1, s):  # ... dx inner: k = i_dy * (2d+1) + i_dx
+                if abs(dy) >= h or abs(dx) >= w:
+                    out.append(zero)
+                    continue
+                shifted = f2p[:, :, ry + dy : ry + dy + h, rx + dx : rx + dx + w]  # f2[y+dy, x+dx]
+                out.append((f1 * shifted).sum(dim=1))
+        return out
+
+    return _reference_volume(f1, f2, normalize, reduction, planes)
 
 
 def _check_output_size(shape: tuple[int, ...], channels: int, name: str, value: int) -> None:
@@ -282,8 +314,7 @@ def cost_volume(
     _check_output_size(tuple(f1.shape), (2 * d + 1) ** 2, "max_displacement", d)
     if not _use_fast(impl):
         return _cost_volume_reference(f1, f2, d, s, normalize, reduction)
-    f1, f2 = _normalized(f1, f2, normalize)
-    scale = 1.0 / f1.shape[1] if reduction == "mean" else 1.0
+    f1, f2, scale = _fast_inputs(f1, f2, normalize, reduction)
     if s > 1:
         h, w = f1.shape[-2:]
         if (h // s) * (w // s) < _MIN_PHASE_PIXELS:  # tiny phases: the loop is faster
@@ -347,19 +378,14 @@ def _cost_volume_1d_reference(
     reduction: Reduction = "mean",
 ) -> Tensor:
     """Slow, obviously correct 1-D cost volume (one shifted product per disparity)."""
-    left, right = _normalized(left, right, normalize)
-    dtype = left.dtype
-    if dtype in _HALF:
-        left, right = left.float(), right.float()
-    _, c, _, w = left.shape
-    planes = []
-    for disp in range(max_disparity):
-        shifted = F.pad(right, (disp, 0))[..., :w]  # shifted[x] = right[x - disp], 0 if x < disp
-        planes.append((left * shifted).sum(dim=1))
-    out = torch.stack(planes, dim=1)
-    if reduction == "mean":
-        out = out / c
-    return out.to(dtype)
+
+    def planes(left: Tensor, right: Tensor) -> list[Tensor]:
+        w = left.shape[-1]
+        return [  # shifted[x] = right[x - disp], 0 if x < disp
+            (left * F.pad(right, (disp, 0))[..., :w]).sum(dim=1) for disp in range(max_disparity)
+        ]
+
+    return _reference_volume(left, right, normalize, reduction, planes)
 
 
 def cost_volume_1d(
@@ -412,8 +438,7 @@ def cost_volume_1d(
     _check_output_size(tuple(left.shape), n_disp, "max_disparity", n_disp)
     if not _use_fast(impl):
         return _cost_volume_1d_reference(left, right, n_disp, normalize, reduction)
-    left, right = _normalized(left, right, normalize)
-    scale = 1.0 / left.shape[1] if reduction == "mean" else 1.0
+    left, right, scale = _fast_inputs(left, right, normalize, reduction)
     # offset j is dx = -(D-1) + j, i.e. disparity D-1-j: flip=True gives disparity order
     return correlate(
         left, right, oy0=0, ndy=1, ox0=-(n_disp - 1), ndx=n_disp, step=1, scale=scale, flip=True

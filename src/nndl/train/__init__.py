@@ -16,7 +16,9 @@ from .checkpoint import (
 from .curves import stacked_loss_curve
 from .device import resolve_device
 from .distributed import init_distributed, is_distributed, is_main_process, rank, world_size
+from .method_grid import METHOD_SETTINGS, loss_curves_by_method
 from .schedule import CosineSchedule, cosine_factor
+from .scores import own_data_scores
 from .stacked import (
     StackedLoss,
     StackedModels,
@@ -38,6 +40,7 @@ from .trainer import (
 )
 
 __all__ = [
+    "METHOD_SETTINGS",
     "Callback",
     "CheckpointError",
     "CosineSchedule",
@@ -58,6 +61,8 @@ __all__ = [
     "is_main_process",
     "load_checkpoint",
     "load_model",
+    "loss_curves_by_method",
+    "own_data_scores",
     "pack_optimizer_state",
     "rank",
     "register_schema",

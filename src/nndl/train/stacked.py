@@ -38,24 +38,29 @@ import fnmatch
 import itertools
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from .._layer_kinds import ELEMENTWISE_ACTIVATIONS
 from .._seed import torch_generator
 from .._validation import (
     DTypeError,
     NNDLError,
     ShapeError,
     ValidationError,
+    _tensors,
     check_choice,
     check_in_range,
     check_int,
 )
 from .trainer import Callback, NonFiniteLossError, Trainer
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "StackedLoss",
@@ -72,26 +77,7 @@ __all__ = [
 StackedLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 # parameter-free element-wise layers: run as they are on (S, B, *)
-_ELEMENTWISE = (
-    nn.Identity,
-    nn.Sigmoid,
-    nn.Tanh,
-    nn.ReLU,
-    nn.ReLU6,
-    nn.LeakyReLU,
-    nn.ELU,
-    nn.SELU,
-    nn.CELU,
-    nn.GELU,
-    nn.SiLU,
-    nn.Mish,
-    nn.Softplus,
-    nn.Softsign,
-    nn.Hardtanh,
-    nn.Hardswish,
-    nn.Hardsigmoid,
-    nn.LogSigmoid,
-)
+_ELEMENTWISE = (nn.Identity, *ELEMENTWISE_ACTIVATIONS)
 # parameter-free layers that treat each example on its own: run once on the merged S·B batch
 _PER_EXAMPLE = (
     nn.Flatten,
@@ -464,9 +450,7 @@ def _loss_fn(loss: str | StackedLoss) -> StackedLoss:
 def _check_data(stacked: StackedModels, x: torch.Tensor, y: torch.Tensor) -> None:
     if not isinstance(stacked, StackedModels):
         raise DTypeError(f"stacked must be a StackedModels, got {type(stacked).__name__}")
-    for name, t in (("x", x), ("y", y)):
-        if not isinstance(t, torch.Tensor):
-            raise DTypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    _tensors((x, y), ("x", "y"))
     if x.shape[0] != y.shape[0]:
         raise ShapeError(
             f"x and y must share their first dimension N, got {x.shape[0]} and {y.shape[0]}",
@@ -690,6 +674,32 @@ def _make_optimizer(
     return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay)
 
 
+class StackedOptions(TypedDict, total=False):
+    """The keyword arguments of :func:`stacked_trainer`, which :func:`fit_stacked` passes on
+    (their meaning: :func:`fit_stacked`; their defaults: :func:`stacked_trainer`'s signature)."""
+
+    loss: str | StackedLoss
+    optimizer: str | Callable[[Any], torch.optim.Optimizer]
+    lr: float
+    momentum: float
+    weight_decay: float
+    betas: tuple[float, float]
+    epochs: int | None
+    batch_size: int | None
+    max_steps: int | None
+    seed: int
+    independent_batches: bool
+    grad_clip: float | None
+    on_nonfinite: str
+    callbacks: Sequence[Callback]
+    metrics: Mapping[str, Callable[[nn.Module], Any]] | None
+    checkpoint_dir: str | os.PathLike[str] | None
+    checkpoint_every: int
+    device: str | torch.device | None
+    progress: bool | None
+    description: str
+
+
 def stacked_trainer(
     stacked: StackedModels,
     x: torch.Tensor,
@@ -716,8 +726,9 @@ def stacked_trainer(
     progress: bool | None = False,
     description: str = "stacked",
 ) -> tuple[Trainer, tuple[torch.Tensor, ...]]:
-    """The :class:`~nndl.train.Trainer` and its data for :func:`fit_stacked` (same arguments),
-    for callers that want the trainer itself (its ``step``, ``optimizer``, ``save_checkpoint``).
+    """The :class:`~nndl.train.Trainer` and its data for :func:`fit_stacked` (the same arguments
+    but ``resume``, documented there), for callers that want the trainer itself (its ``step``,
+    ``optimizer``, ``save_checkpoint``). :func:`fit_stacked` is this, then ``trainer.fit``.
 
     Returns:
         ``(trainer, data)``: run ``trainer.fit(data, resume=...)``.
@@ -788,27 +799,8 @@ def fit_stacked(
     x: torch.Tensor,
     y: torch.Tensor,
     *,
-    loss: str | StackedLoss = "cross_entropy",
-    optimizer: str | Callable[[Any], torch.optim.Optimizer] = "sgd",
-    lr: float = 0.1,
-    momentum: float = 0.0,
-    weight_decay: float = 0.0,
-    betas: tuple[float, float] = (0.9, 0.999),
-    epochs: int | None = None,
-    batch_size: int | None = None,
-    max_steps: int | None = None,
-    seed: int = 0,
-    independent_batches: bool = True,
-    grad_clip: float | None = None,
-    on_nonfinite: str = "raise",
-    callbacks: Sequence[Callback] = (),
-    metrics: Mapping[str, Callable[[nn.Module], Any]] | None = None,
-    checkpoint_dir: str | os.PathLike[str] | None = None,
-    checkpoint_every: int = 1,
     resume: bool = False,
-    device: str | torch.device | None = None,
-    progress: bool | None = False,
-    description: str = "stacked",
+    **options: Unpack[StackedOptions],
 ) -> list[dict[str, Any]]:
     r"""Train the S copies of ``stacked`` at once, each exactly as if it were trained alone.
 
@@ -848,7 +840,9 @@ def fit_stacked(
             ``{"val_acc": lambda m: stacked_accuracy(m, x_val, y_val)}``.
         checkpoint_dir: keep the trainer's checkpoint (all copies) here.
         checkpoint_every: save every this many epochs.
-        resume: continue from ``checkpoint_dir``'s checkpoint.
+        resume: continue from ``checkpoint_dir``'s checkpoint (the only argument that
+            :func:`stacked_trainer` does not take; the others are passed on to it, as
+            :data:`StackedOptions`, with its defaults).
         device: where to train (None: where ``stacked`` is).
         progress: show a bar.
         description: the bar's label.
@@ -876,29 +870,5 @@ def fit_stacked(
         >>> len(history[-1]["loss"]), len(speeds), len(speeds[0]["fc1.bias"])
         (5, 2, 5)
     """
-    trainer, data = stacked_trainer(
-        stacked,
-        x,
-        y,
-        loss=loss,
-        optimizer=optimizer,
-        lr=lr,
-        momentum=momentum,
-        weight_decay=weight_decay,
-        betas=betas,
-        epochs=epochs,
-        batch_size=batch_size,
-        max_steps=max_steps,
-        seed=seed,
-        independent_batches=independent_batches,
-        grad_clip=grad_clip,
-        on_nonfinite=on_nonfinite,
-        callbacks=callbacks,
-        metrics=metrics,
-        checkpoint_dir=checkpoint_dir,
-        checkpoint_every=checkpoint_every,
-        device=device,
-        progress=progress,
-        description=description,
-    )
+    trainer, data = stacked_trainer(stacked, x, y, **options)
     return trainer.fit(data, resume=resume)
