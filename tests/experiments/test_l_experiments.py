@@ -12,7 +12,6 @@ from nndl.experiments.l_linear import (
     L1Config,
     L2Config,
     _map_rgb,
-    expected_discriminants,
     judge_l1,
     judge_l2,
 )
@@ -126,10 +125,6 @@ def test_l2_wrong_discriminant_count_refutes():
     assert judge_l2(l2_metrics(comparison_count=4), CFG2)[0].status == "does not hold"
     chain = [l2_draw(counts=(3, 2, 3))] * 3
     assert judge_l2(l2_metrics(chain=chain), CFG2)[0].status == "does not hold"
-
-
-def test_l2_expected_counts():
-    assert [expected_discriminants(s, 4) for s in ("ovr", "ovo", "argmax")] == [4, 6, 4]
 
 
 def test_l2_region_map_colours_undecided_points_grey():

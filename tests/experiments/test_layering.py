@@ -1,9 +1,9 @@
 """Experiments use only the public library API, and the library never imports upward.
 
-Read from the source with ``ast``: an experiment module may import framework modules of
-``nndl.experiments`` (config, context, registry, result, rules, claims) and public names of
-library subpackages (listed in their ``__all__``); never a private module or name, and never
-another experiment module.
+Read from the source with ``ast``: an experiment module may import the public names of
+``nndl.experiments`` (``from . import register``), its framework modules (config, context,
+registry, result, rules, claims) and public names of library subpackages (listed in their
+``__all__``); never a private module or name, and never another experiment module.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import nndl
+import nndl.experiments
 
 ROOT = Path(nndl.__file__).parent
 FRAMEWORK = {"config", "context", "registry", "result", "rules", "claims"}
@@ -38,6 +39,11 @@ def _imports(path: Path):
 def test_experiments_import_only_public_library_names(path):
     problems = []
     for level, module, names in _imports(path):
+        if level == 1 and not module:  # from . import y: the framework's public names
+            outside = [n for n in names if n not in nndl.experiments.__all__]
+            if outside:
+                problems.append(f"imports {outside} from the package, not in its __all__")
+            continue
         if level == 1:  # from .x import y
             if module.split(".")[0] not in FRAMEWORK:
                 problems.append(f"imports another experiment or a private module: .{module}")

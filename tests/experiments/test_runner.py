@@ -125,6 +125,16 @@ def test_redraw_rejudges_stored_metrics_without_measuring(tmp_path, toy):
     assert redraw_experiment(toy, tmp_path / "nothing-here") is None
 
 
+def test_redraw_records_the_protocol_it_judged_by(tmp_path, toy, monkeypatch):
+    import nndl.experiments.runner as runner
+
+    run_experiment(toy, out=tmp_path)
+    monkeypatch.setattr(runner, "PROTOCOL_SHA256", "a rule changed since the run")
+    redrawn = redraw_experiment(toy, tmp_path)
+    assert redrawn.environment["protocol.toml sha256"] == "a rule changed since the run"
+    assert redrawn.environment["torch"] == load_result(tmp_path, toy).environment["torch"]
+
+
 @pytest.mark.parametrize(
     "overrides,match",
     [

@@ -9,7 +9,7 @@ from nndl.experiments.config import ConfigError, build_config
 from nndl.experiments.v_density import V1_RULE, DensityConfig
 from nndl.experiments.v_density import judge as judge_v1
 from nndl.experiments.v_gan import (
-    BASELINES,
+    BASELINE_SETS,
     FLOOR_SET,
     GAN_SET,
     V4_RULE,
@@ -204,8 +204,8 @@ def v4_run(fd=3.0, precision=0.9, floor_precision=0.95, recall=0.85, tv=0.1, acc
         "quality": {
             FLOOR_SET: q(0.5, floor_precision),
             GAN_SET: q(fd, precision, recall, tv),
-            BASELINES[0]: q(60.0, 0.4, 0.05, 0.5),
-            BASELINES[1]: q(90.0, 0.0, 0.0, 0.9),
+            BASELINE_SETS[0]: q(60.0, 0.4, 0.05, 0.5),
+            BASELINE_SETS[1]: q(90.0, 0.0, 0.0, 0.9),
         },
     }
 

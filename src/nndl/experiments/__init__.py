@@ -1,8 +1,10 @@
 """Experiments: one per claim (or small group of claims) of the study notes.
 
 Use :func:`list_experiments` and :func:`run_experiment`; write new ones with :func:`register`
-as measure / judge / draw with one :class:`Rule` per claim (see :mod:`.registry`).
-Experiments use only nndl's public library API.
+as measure / judge / draw with one :class:`Rule` per claim (see :mod:`.registry`), declared in
+``protocol.toml`` (see :mod:`.claims`). Experiment modules import the framework from here
+(``from . import Canvas, Context, Verdict, register, rule``) and otherwise use only nndl's
+public library API.
 """
 
 from .claims import AREAS, CLAIMS, Claim
@@ -15,8 +17,9 @@ from .registry import (
     get_experiment,
     list_experiments,
     register,
+    rule,
 )
-from .result import STATUSES, FigureRef, Result, Table, Verdict
+from .result import STATUSES, FigureRef, Result, Status, Table, Verdict
 from .rules import Rule, as_float
 from .runner import environment, evaluate, load_result, redraw_experiment, run_experiment
 
@@ -34,6 +37,7 @@ __all__ = [
     "Range",
     "Result",
     "Rule",
+    "Status",
     "Table",
     "UnknownExperimentError",
     "Verdict",
@@ -45,5 +49,6 @@ __all__ = [
     "load_result",
     "redraw_experiment",
     "register",
+    "rule",
     "run_experiment",
 ]

@@ -6,29 +6,28 @@ a window of displacements :math:`\delta \in [-d, d]^2` gives :math:`(2d+1)^2` ch
 Because the features of a shifted image are the shifted features, the channel of the true
 displacement compares each vector with its own copy and scores highest; after warping image 2
 by a flow that is off by a residual :math:`r`, the peak moves to :math:`r` — the cost volume
-matches "features of image 2 warped by the current flow" (C1; ``nndl.flow.displacement_scores``
-reads the peak). Both are measured on skimage's camera photograph shifted by whole pixels, for
+matches "features of image 2 warped by the current flow" (C1; ``nndl.flow.translation_scores``
+reads both peaks). Both are measured on skimage's camera photograph shifted by whole pixels, for
 zero-mean patch features (ZNCC) and for a random, untrained convolution.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
 
-from nndl.flow import displacement_scores, load_source_image, patch_features, translated_pair
-from nndl.ops import cost_volume, warp
+from nndl.flow import load_source_image, patch_features, translation_scores
+from nndl.ops import cost_volume
 
-from .config import Range
-from .context import Canvas, Context
-from .registry import register
-from .result import Verdict
-from .rules import Rule, as_float
+from . import Canvas, Context, Range, Verdict, as_float, register, rule
+
+SHIFTS = ((0, 0), (3, -2), (-4, 1), (2, 4), (-1, -3))
+C1_RULE, C2_RULE = rule("c2_cosine_cost_volume", "C1"), rule("c2_cosine_cost_volume", "C2")
 
 
 @dataclass
@@ -36,9 +35,7 @@ class CosineConfig:
     image: str = "camera"
     factor: int = 4
     max_displacement: int = 4
-    shifts: Annotated[tuple[tuple[int, int], ...], Range(-64, 64)] = (
-        (0, 0), (3, -2), (-4, 1), (2, 4), (-1, -3),
-    )  # fmt: skip
+    shifts: Annotated[tuple[tuple[int, int], ...], Range(-64, 64)] = SHIFTS
     residual: Annotated[tuple[int, int], Range(-8, 8)] = (1, -1)
     patch_size: int = 5
     conv_channels: int = 16
@@ -48,93 +45,51 @@ class CosineConfig:
     channel_counts: Annotated[tuple[int, ...], Range(0)] = (0, 1, 2, 3, 4, 5)
 
 
-C2_RULE = Rule(
-    claim="C2",
-    statistic="min and max of every L2-normalised cost-volume entry (random features and the "
-    "photograph), max |c(x, 0) − 1| for f₂ = f₁, and the channel count for each d",
-    holds="all entries lie in [−1 − tol, 1 + tol], identical vectors score 1 within tol, and "
-    "every channel count equals (2d+1)²",
-    does_not_hold="any of the three fails",
-    inconclusive="never (exact arithmetic, no seed-dependent statistic)",
-    seeds=1,
-    rationale="these are identities of the op, checked to floating-point tolerance",
-    params={"tol": 1e-5},
-)
-
-C1_RULE = Rule(
-    claim="C1",
-    statistic="share of shifted-photo cases (both feature types) whose mean cost-volume score "
-    "peaks at the true displacement, and share that peaks at the residual after warping",
-    holds="both shares ≥ min_share",
-    does_not_hold="either share < max_failing_share",
-    inconclusive="a share lies between (matching works in some cases only)",
-    seeds="one photograph, 5 shifts × 2 feature types at quick scale",
-    rationale="a matching cost must find the true correspondence and follow the warp in nearly "
-    "every case; one miss on random untrained features is not a refutation",
-    params={"min_share": 0.9, "max_failing_share": 0.5},
-)
-
-
 def _histogram(volume: torch.Tensor) -> list[float]:
     return torch.histc(volume.float(), bins=80, min=-1.0, max=1.0).tolist()
 
 
-def _identities(cfg: CosineConfig, gen: torch.Generator) -> dict[str, Any]:
-    """C2 on random float64 features: range, self-similarity and channel counts."""
-    d = cfg.max_displacement
+def measure(cfg: CosineConfig, ctx: Context) -> dict[str, Any]:
+    gen, d = ctx.generator(), cfg.max_displacement
+    # C2 on random float64 features: range, self-similarity and channel counts
     shape = (cfg.random_batch, cfg.random_channels, cfg.random_size, cfg.random_size)
     f, g = (torch.randn(shape, generator=gen, dtype=torch.float64) for _ in range(2))
     cv = cost_volume(f, g, d, normalize="l2", reduction="sum")
     self_cv = cost_volume(f, f, d, normalize="l2", reduction="sum")[:, d * (2 * d + 1) + d]
     small = (f[:1, :4, :8, :8], g[:1, :4, :8, :8])
-    return {
+    metrics = {
         "random_min": float(cv.min()),
         "random_max": float(cv.max()),
         "identical_max_deviation": float((self_cv - 1).abs().max()),
         "channels": {str(dd): int(cost_volume(*small, dd).shape[1]) for dd in cfg.channel_counts},
         "random_histogram": _histogram(cv),
     }
-
-
-def measure(cfg: CosineConfig, ctx: Context) -> dict[str, Any]:
-    gen = ctx.generator()
-    metrics = _identities(cfg, gen)
     conv = torch.randn(cfg.conv_channels, 1, 5, 5, generator=gen) / 5.0
-    p, c = cfg.patch_size, cfg.conv_channels
+    p, c = cfg.patch_size, cfg.conv_channels  # C1: the shifted photograph, two feature types
     extractors = {
         f"ZNCC {p}×{p} patches": lambda x: patch_features(x, p),
         f"random conv ({c}×5×5, ReLU)": lambda x: F.relu(F.conv2d(x, conv, padding=2)),
     }
-    source, d, (ru, rv) = load_source_image(cfg.image), cfg.max_displacement, cfg.residual
-    inner = d + cfg.patch_size  # pixels next to the border see zero padding
+    source = load_source_image(cfg.image)
     margin = cfg.factor * (max(max(abs(u), abs(v)) for u, v in cfg.shifts) + 1)
-    cases, lo, hi = [], math.inf, -math.inf
+    scores = partial(  # pixels next to the border see zero padding: border d + p
+        translation_scores, residual=cfg.residual, factor=cfg.factor, margin=margin, border=d + p
+    )
+    cases, lo, hi = [], float("inf"), float("-inf")
     for feature, extract in extractors.items():
         for u, v in ctx.track(cfg.shifts, f"C2 shifts ({feature.split()[0]})"):
-            img1, img2, _ = translated_pair(
-                source, (float(u), float(v)), factor=cfg.factor, margin=margin
-            )
-            f1, f2 = extract(img1[None]), extract(img2[None])
-            s = displacement_scores(f1, f2, d, margin=inner)
-            flow = torch.tensor([u - ru, v - rv], dtype=torch.float32).view(1, 2, 1, 1)
-            flow = flow.expand(1, 2, *f1.shape[-2:]).contiguous()  # off by the residual
-            w = displacement_scores(f1, warp(f2, flow), d, margin=inner)
+            s, w = scores(source, (u, v), extract, d)
             lo, hi = min(lo, float(s.volume.min())), max(hi, float(s.volume.max()))
-            cases.append({
-                "features": feature, "shift": [u, v], "peak": list(s.peak),
-                "peak_after_warp": list(w.peak), "mean_cos_true": s.score((u, v)),
-                "second_best": s.second_best, "pixel_hit_rate": s.hit_rate((u, v)),
-                "mean_map": s.grid.tolist(),
-            })  # fmt: skip
+            case = {"features": feature, "shift": [u, v], "peak_after_warp": list(w.peak)}
+            cases.append({**case, **s.summary((u, v))})
     metrics.update(photo_min=lo, photo_max=hi, cases=cases)
     return {**metrics, "photo_histogram": _histogram(s.volume)}
 
 
 def judge(metrics: Mapping[str, Any], cfg: CosineConfig) -> list[Verdict]:
-    tol = C2_RULE["tol"]
     lo = min(as_float(metrics["random_min"]), as_float(metrics["photo_min"]))
     hi = max(as_float(metrics["random_max"]), as_float(metrics["photo_max"]))
-    dev = as_float(metrics["identical_max_deviation"])
+    dev, tol = as_float(metrics["identical_max_deviation"]), C2_RULE["tol"]
     counts = {int(k): v for k, v in metrics["channels"].items()}
     counts_ok = all(c == (2 * d + 1) ** 2 for d, c in counts.items())
     c2 = lo >= -1 - tol and hi <= 1 + tol and dev <= tol and counts_ok
@@ -179,16 +134,11 @@ def draw(metrics: Mapping[str, Any], cfg: CosineConfig, canvas: Canvas) -> None:
         ax.set_xlabel("dx")
     axes[0, 0].set_ylabel("dy")
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="mean cosine")
-    canvas.save(
-        fig,
-        "cost_volume_peaks",
-        f"Mean cosine (ZNCC of {cfg.patch_size}×{cfg.patch_size} patches) of each of the "
-        f"(2d+1)² = {(2 * d + 1) ** 2} channels as a grid over (dx, dy), for {cfg.image} shifted "
-        "by the red cross.",
-    )
+    text = f"Mean cosine (ZNCC of {cfg.patch_size}×{cfg.patch_size} patches) of each of the "
+    text += f"(2d+1)² = {(2 * d + 1) ** 2} channels as a grid over (dx, dy), for {cfg.image}"
+    canvas.save(fig, "cost_volume_peaks", f"{text} shifted by the red cross.")
     fig, ax = canvas.subplots(figsize=(5.5, 3.2))
-    edges = torch.linspace(-1, 1, 81)
-    centres = ((edges[1:] + edges[:-1]) / 2).tolist()
+    centres = torch.linspace(-1, 1, 81).unfold(0, 2, 1).mean(1).tolist()  # of the 80 bins
     for key, label in (("random_histogram", "random features"), ("photo_histogram", "photo")):
         counts = torch.tensor(metrics[key])
         ax.plot(centres, (counts / counts.sum()).tolist(), label=label)
@@ -208,26 +158,4 @@ def draw(metrics: Mapping[str, Any], cfg: CosineConfig, canvas: Canvas) -> None:
     )
 
 
-register(
-    "c2_cosine_cost_volume",
-    title="A cosine cost volume lies in [−1, 1], has (2d+1)² channels and peaks at the true "
-    "displacement of a real image",
-    config=CosineConfig,
-    presets={
-        "tiny": {"factor": 8, "shifts": ((0, 0), (3, -2)), "channel_counts": (0, 1, 4)},
-        "quick": {},
-        "full": {
-            "factor": 2,
-            "shifts": ((0, 0), (3, -2), (-4, 1), (2, 4), (-1, -3), (4, 4), (-4, -4), (0, 3)),
-            "random_batch": 16,
-        },
-    },
-    rules=(C1_RULE, C2_RULE),
-    measure=measure,
-    judge=judge,
-    draw=draw,
-    notes="Normalising each pixel's feature vector turns the dot product of the cost volume into "
-    "a cosine, bounded by Cauchy–Schwarz; because the features of a shifted image are the "
-    "shifted features, the channel of the true displacement compares each vector with its own "
-    "copy and scores highest.",
-)
+register("c2_cosine_cost_volume", CosineConfig, measure=measure, judge=judge, draw=draw)

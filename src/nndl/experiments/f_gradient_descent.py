@@ -5,9 +5,8 @@ loss over the whole training set, needs nothing but the gradient. It trains two 
 digits classifier (cross-entropy) and a 1-D regression of a kinked function (squared error),
 from ``seeds`` random initialisations trained side by side (``nndl.train.stacked_loss_curve``
 with ``batch_size=None``). Mini-batch SGD and Adam from the *same* initialisations, for the same
-number of updates, are shown beside it; every method uses the learning rate of its grid with
-the lowest mean final training loss (a fixed selection procedure, not a choice made after the
-run).
+number of updates, are shown beside it; each method's learning rate is fixed by its grid (the
+lowest mean final training loss), not chosen after the run.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -23,16 +23,10 @@ import torch
 from nndl.analysis import all_of, decide, mean_interval
 from nndl.data import load_dataset
 from nndl.nn import mlp
-from nndl.train import StackedModels, stacked_accuracy, stacked_loss_curve
+from nndl.train import loss_curves_by_method
 
-from .context import Canvas, Context
-from .registry import register
-from .result import Verdict
-from .rules import Rule, as_float
+from . import Canvas, Context, Verdict, as_float, register, rule
 
-METHODS: tuple[str, ...] = ("GD", "SGD", "Adam")
-#: (layer sizes, x, y, loss, (x_test, y_test) or ()); labels are Optional in ImageData
-Task = tuple[list[int], torch.Tensor, Any, str, tuple[Any, ...]]
 _COLOURS = {"GD": "C0", "SGD": "C1", "Adam": "C2"}
 
 
@@ -49,62 +43,38 @@ class F2Config:
     adam_lrs: tuple[float, ...] = (1e-2,)
 
 
-F2_RULE = Rule(
-    claim="F2",
-    statistic="for full-batch gradient descent at the grid learning rate with the lowest mean "
-    "final training loss: per seed, ln(final / initial training loss) on each task, and the test "
-    "accuracy of the classifier; 95 % t intervals over seeds",
-    holds="on every task the interval of ln(final/initial) lies below ln(max_loss_ratio), and the "
-    "classifier's accuracy interval lies above min_accuracy",
-    does_not_hold="on some task that interval lies above ln(max_loss_ratio), or the accuracy "
-    "interval lies below min_accuracy, or every learning rate of the grid diverged",
-    inconclusive="otherwise (an interval straddles its threshold)",
-    seeds=5,
-    rationale="'finds the parameters' means a large, reliable decrease of the loss on the "
-    "training set and parameters that work on held-out data, for random initialisations",
-    params={"max_loss_ratio": 0.5, "min_accuracy": 0.9, "confidence": 0.95},
-)
+F2_RULE = rule("f2_gradient_descent", "F2")
 
 
 def measure(cfg: F2Config, ctx: Context) -> dict[str, Any]:
     """Every task × method × learning rate, all seeds at once per run."""
     split = load_dataset(cfg.data).split(0.15, 0.2, ctx.seed)
     x_reg = torch.rand(256, 1, generator=ctx.generator(2)) * 2 - 1
-    tasks: dict[str, Task] = {
-        "classification": (
-            [split.n_features, cfg.hidden, split.n_classes], split.x_train, split.y_train,
-            "cross_entropy", (split.x_test, split.y_test),
-        ),
-        "regression": ([1, cfg.regression_hidden, 1], x_reg, (x_reg - 0.3).abs(), "mse", ()),
-    }  # fmt: skip
-    grids = {"GD": cfg.gd_lrs, "SGD": cfg.sgd_lrs, "Adam": cfg.adam_lrs}
-    runs = {
-        name: {
-            m: {f"{lr:g}": _run(cfg, ctx, tasks[name], m, lr) for lr in grids[m]} for m in METHODS
-        }
-        for name in ctx.track(tasks, "F2 tasks")
+    digits = ([split.n_features, cfg.hidden, split.n_classes], split.x_train, split.y_train)
+    tasks: dict[str, tuple[Any, ...]] = {  # (layer sizes, x, y, loss, test data or None)
+        "classification": (*digits, "cross_entropy", (split.x_test, split.y_test)),
+        "regression": ([1, cfg.regression_hidden, 1], x_reg, (x_reg - 0.3).abs(), "mse", None),
     }
-    return {"runs": runs, "data": cfg.data}
-
-
-def _run(cfg: F2Config, ctx: Context, task: Task, method: str, lr: float) -> dict[str, Any]:
-    """One method at one learning rate, ``cfg.seeds`` initialisations side by side."""
-    sizes, x, y, loss, test = task
+    grids = {"GD": cfg.gd_lrs, "SGD": cfg.sgd_lrs, "Adam": cfg.adam_lrs}
     seeds = [1000 * ctx.seed + 7 + s for s in range(cfg.seeds)]  # the same nets for every run
-    nets = StackedModels.from_factory(lambda _: mlp(sizes, activation="relu"), seeds)
-    run = stacked_loss_curve(
-        nets, x, y, loss=loss, optimizer="adam" if method == "Adam" else "sgd", lr=lr,
-        updates=cfg.steps, batch_size=None if method == "GD" else cfg.batch_size, seed=ctx.seed,
-        device=ctx.device,
-    )  # fmt: skip
-    if test:
-        x_test, y_test = (t.to(ctx.device) for t in test)
-        run["test_accuracy"] = stacked_accuracy(nets, x_test, y_test).tolist()
-    return run
+    train = {"updates": cfg.steps, "batch_size": cfg.batch_size, "seed": ctx.seed}
+    runs = {}
+    for name in ctx.track(tasks, "F2 tasks"):
+        sizes, x, y, loss, test = tasks[name]
+        build = partial(mlp, sizes, activation="relu")
+        runs[name] = loss_curves_by_method(
+            build, seeds, x, y, grids=grids, loss=loss, test=test, device=ctx.device, **train
+        )
+    return {"runs": runs, "data": cfg.data}
 
 
 def _mean(values: list[Any]) -> float:
     return float(np.mean([as_float(v) for v in values]))
+
+
+def _ratio(run: Mapping[str, Any]) -> float:
+    """Mean final over mean initial training loss of a run's seeds."""
+    return _mean(run["loss"][-1]) / _mean(run["initial"])
 
 
 def best_run(runs: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]] | None:
@@ -115,8 +85,7 @@ def best_run(runs: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]] | None:
 
 def judge(metrics: Mapping[str, Any], cfg: F2Config) -> list[Verdict]:
     """F2 by :data:`F2_RULE`: GD's loss ratio per task and the classifier's accuracy."""
-    rule = F2_RULE
-    conf = rule["confidence"]
+    conf = F2_RULE["confidence"]
     parts, lines = [], []
     for task, per_method in metrics["runs"].items():
         chosen = best_run(per_method["GD"])
@@ -125,21 +94,16 @@ def judge(metrics: Mapping[str, Any], cfg: F2Config) -> list[Verdict]:
             lines.append(f"{task}: every GD learning rate diverged")
             continue
         lr, run = chosen
-        final, initial = run["loss"][-1], run["initial"]
-        ratio = [math.log(as_float(f) / as_float(i)) for f, i in zip(final, initial, strict=True)]
-        iv = mean_interval(ratio, conf)
-        parts.append(decide(iv, math.log(rule["max_loss_ratio"]), above=False))
-        text = (
-            f"{task}: GD (lr {lr}) loss × {math.exp(iv.estimate):.3g} "
-            f"[{math.exp(iv.low):.3g}, {math.exp(iv.high):.3g}]"
-        )
+        pairs = zip(run["loss"][-1], run["initial"], strict=True)
+        iv = mean_interval([math.log(as_float(f) / as_float(i)) for f, i in pairs], conf)
+        parts.append(decide(iv, math.log(F2_RULE["max_loss_ratio"]), above=False))
+        low, mid, high = (math.exp(v) for v in (iv.low, iv.estimate, iv.high))
+        text = f"{task}: GD (lr {lr}) loss × {mid:.3g} [{low:.3g}, {high:.3g}]"
         if "test_accuracy" in run:
             acc = mean_interval([as_float(a) for a in run["test_accuracy"]], conf)
-            parts.append(decide(acc, rule["min_accuracy"], above=True))
-            text += (
-                f", test accuracy {acc.estimate * 100:.1f}% "
-                f"[{acc.low * 100:.1f}, {acc.high * 100:.1f}]"
-            )
+            parts.append(decide(acc, F2_RULE["min_accuracy"], above=True))
+            pct = acc.scaled(100)
+            text += f", test accuracy {pct.estimate:.1f}% [{pct.low:.1f}, {pct.high:.1f}]"
         picks = [(m, best_run(per_method[m])) for m in ("SGD", "Adam")]
         others = [f"{m} (lr {p[0]}) × {_ratio(p[1]):.3g}" for m, p in picks if p]
         lines.append(text + ("; " + ", ".join(others) if others else ""))
@@ -152,11 +116,6 @@ def judge(metrics: Mapping[str, Any], cfg: F2Config) -> list[Verdict]:
     gd = best_run(metrics["runs"]["classification"]["GD"])
     key = f"GD loss ×{_ratio(gd[1]):.2g}" if gd else "GD diverged"
     return [Verdict("F2", status, evidence, key, reason if status == "inconclusive" else "")]
-
-
-def _ratio(run: Mapping[str, Any]) -> float:
-    """Mean final over mean initial training loss of a run's seeds."""
-    return _mean(run["loss"][-1]) / _mean(run["initial"])
 
 
 def draw(metrics: Mapping[str, Any], cfg: F2Config, canvas: Canvas) -> None:
@@ -173,10 +132,9 @@ def draw(metrics: Mapping[str, Any], cfg: F2Config, canvas: Canvas) -> None:
                 ax.semilogy([0, *pick[1]["updates"]], loss, color=_COLOURS[m], label=label)
             for lr, r in per_lr.items():
                 acc = r.get("test_accuracy")
-                rows.append([
-                    task, m, lr, round(_mean(r["initial"]), 4), round(_mean(r["loss"][-1]), 5),
-                    sum(bool(d) for d in r["diverged"]), round(_mean(acc), 4) if acc else "",
-                ])  # fmt: skip
+                losses = [round(_mean(r["initial"]), 4), round(_mean(r["loss"][-1]), 5)]
+                diverged = sum(bool(d) for d in r["diverged"])
+                rows.append([task, m, lr, *losses, diverged, round(_mean(acc), 4) if acc else ""])
         ax.set(title=task, xlabel="updates")
         ax.legend(fontsize=8)
     axes[0, 0].set_ylabel("training loss (mean over seeds)")
@@ -187,12 +145,8 @@ def draw(metrics: Mapping[str, Any], cfg: F2Config, canvas: Canvas) -> None:
         f"{cfg.batch_size}) and Adam from the same initialisations; best learning rate of each "
         "grid.",
     )
-    head = ["task", "method", "lr", "initial loss", "final loss", "diverged seeds"]
-    canvas.table(
-        "Training loss per method and learning rate (means over seeds)",
-        [*head, "test accuracy"],
-        rows,
-    )
+    head = ["task", "method", "lr", "initial loss", "final loss", "diverged seeds", "test accuracy"]
+    canvas.table("Training loss per method and learning rate (means over seeds)", head, rows)
     canvas.notes = (
         "Gradient descent needs nothing but the gradient: each update moves the weights downhill "
         "by η∇L. Per update the full gradient is best; per pass over the data, SGD's many cheap "
@@ -200,25 +154,4 @@ def draw(metrics: Mapping[str, Any], cfg: F2Config, canvas: Canvas) -> None:
     )
 
 
-register(
-    "f2_gradient_descent",
-    title="Plain gradient descent finds the parameters; SGD and Adam compared at equal updates",
-    config=F2Config,
-    presets={
-        "tiny": {"steps": 10, "seeds": 2, "gd_lrs": (0.3,), "sgd_lrs": (0.1,), "adam_lrs": (3e-3,)},
-        "quick": {},
-        "full": {
-            "steps": 500,
-            "seeds": 8,
-            "gd_lrs": (0.3, 1.0),
-            "sgd_lrs": (0.1, 0.3),
-            "adam_lrs": (3e-3, 1e-2),
-        },
-    },
-    rules=(F2_RULE,),
-    measure=measure,
-    judge=judge,
-    draw=draw,
-    notes="Full-batch gradient descent from several random initialisations, judged on a "
-    "halved training loss and a useful classifier.",
-)
+register("f2_gradient_descent", F2Config, measure=measure, judge=judge, draw=draw)

@@ -7,13 +7,11 @@ first layer is
           \partial C/\partial a_L .
 
 Since :math:`\sigma' \le 1/4`, every factor with :math:`|w_j| < 1` is below 1/4 in magnitude,
-so the product shrinks geometrically as the chain gets deeper. The experiment draws random
-chains (weights and biases N(0, 1), float64, a fresh chain per draw) and checks three things:
-the closed form equals autograd to floating-point precision
-(``nndl.nn.chain_gradient_check``); every factor with :math:`|w| < 1` is below 1/4; and the
-median :math:`|\partial C/\partial b_1|` falls geometrically with depth (a log-linear fit,
-``nndl.analysis.geometric_fit``, with a per-layer factor below 1). Everything is deterministic
-given the seed, so the rule needs no interval: it is an identity and a bound, checked exactly.
+so the product shrinks geometrically as the chain gets deeper. Over random chains (weights and
+biases N(0, 1), float64) the experiment checks that the closed form equals autograd to
+floating-point precision, that every factor with :math:`|w| < 1` is below 1/4, and that the
+median :math:`|\partial C/\partial b_1|` falls geometrically with depth (a log-linear fit with
+a per-layer factor below 1). All is deterministic given the seed: no interval is needed.
 """
 
 from __future__ import annotations
@@ -25,14 +23,9 @@ from typing import Annotated, Any
 import numpy as np
 import torch
 
-from nndl.analysis import geometric_fit
-from nndl.nn import SigmoidChain, chain_factors, chain_gradient_check
+from nndl.analysis import geometric_fit, sigmoid_chain_survey
 
-from .config import ConfigError, Range
-from .context import Canvas, Context
-from .registry import register
-from .result import Verdict
-from .rules import Rule
+from . import Canvas, ConfigError, Context, Range, Verdict, register, rule
 
 
 @dataclass
@@ -49,52 +42,29 @@ class G3Config:
             raise ConfigError(f"depths must hold at least two different depths, got {self.depths}")
 
 
-G3_RULE = Rule(
-    claim="G3",
-    statistic="over random chains (w, b ~ N(0, 1), float64): the largest relative difference "
-    "between the closed-form ∂C/∂b and autograd; the largest |w σ'(z)| among factors with "
-    "|w| < 1; the per-layer factor ρ of a log-linear fit of the median |∂C/∂b₁| against depth",
-    holds="the largest relative error ≤ tolerance, every factor with |w| < 1 is < 1/4, and "
-    "ρ < 1 with the median shrinking more than min_shrink× from the shallowest to the deepest "
-    "chain",
-    does_not_hold="any of the three fails",
-    inconclusive="no factor with |w| < 1 was drawn (the bound was not exercised)",
-    seeds="one run (deterministic given the seed; chains_per_depth chains per depth)",
-    rationale="the claim is an identity and a bound: checked exactly, no statistics needed",
-    params={"max_factor": 0.25, "min_shrink": 10.0},
-)
+G3_RULE = rule("g3_product_of_factors", "G3")
 
 
 def measure(cfg: G3Config, ctx: Context) -> dict[str, Any]:
     """Closed form vs autograd, the factors, and |∂C/∂b₁| per depth over random chains."""
-    gen, errors, small = ctx.generator(), [0.0], [torch.zeros(0, dtype=torch.float64)]
-    per_depth: dict[str, dict[str, float]] = {}
-    for depth in ctx.track(cfg.depths, "G3 depths"):
-        firsts, ratios = [], []
-        for _ in range(cfg.chains_per_depth):
-            chain = SigmoidChain.random(
-                depth, weight_std=cfg.weight_std, bias_std=cfg.bias_std, generator=gen
-            )
-            x = torch.randn(cfg.inputs_per_chain, generator=gen, dtype=torch.float64)
-            y = torch.rand(cfg.inputs_per_chain, generator=gen, dtype=torch.float64)
-            grads, err = chain_gradient_check(chain, x, y)
-            errors.append(err)
-            small.append(chain_factors(chain, x)[:, chain.weight.detach()[1:].abs() < 1].flatten())
-            firsts.append(grads[:, 0].abs())
-            ratios.append((grads[:, 0].abs() / grads[:, -1].abs()).median())
-        mags = torch.cat(firsts).numpy()
-        per_depth[str(depth)] = {
-            "median": float(np.median(mags)),
-            "q25": float(np.quantile(mags, 0.25)),
-            "q75": float(np.quantile(mags, 0.75)),
-            "first_over_last": float(torch.stack(ratios).median()),
-        }
-    factors = torch.cat(small).abs()
+    gen = ctx.generator()
+    surveys = [
+        sigmoid_chain_survey(
+            depth,
+            cfg.chains_per_depth,
+            cfg.inputs_per_chain,
+            weight_std=cfg.weight_std,
+            bias_std=cfg.bias_std,
+            generator=gen,
+        )
+        for depth in ctx.track(cfg.depths, "G3 depths")
+    ]
+    factors = torch.cat([s.small_factors for s in surveys])
     return {
-        "max_relative_error": max(errors),
+        "max_relative_error": max(s.max_relative_error for s in surveys),
         "factors_with_small_weight": factors.numel(),
         "max_factor_with_small_weight": float(factors.max()) if factors.numel() else 0.0,
-        "per_depth": per_depth,
+        "per_depth": {str(d): s.summary() for d, s in zip(cfg.depths, surveys, strict=True)},
     }
 
 
@@ -107,11 +77,8 @@ def _fit(metrics: Mapping[str, Any]) -> tuple[list[int], np.ndarray, float, floa
 
 def judge(metrics: Mapping[str, Any], cfg: G3Config) -> list[Verdict]:
     """G3_RULE on the stored metrics (pure)."""
-    err, largest = (
-        float(metrics["max_relative_error"]),
-        float(metrics["max_factor_with_small_weight"]),
-    )
-    n_small = int(metrics["factors_with_small_weight"])
+    err, n_small = float(metrics["max_relative_error"]), int(metrics["factors_with_small_weight"])
+    largest = float(metrics["max_factor_with_small_weight"])
     depths, _, rho, shrink = _fit(metrics)
     holds = (
         err <= cfg.tolerance
@@ -155,19 +122,4 @@ def draw(metrics: Mapping[str, Any], cfg: G3Config, canvas: Canvas) -> None:
     )
 
 
-register(
-    "g3_product_of_factors",
-    title="The first layer's gradient is a product of factors w·σ'(z) that shrinks with depth",
-    config=G3Config,
-    presets={
-        "tiny": {"depths": (2, 4), "chains_per_depth": 10, "inputs_per_chain": 2},
-        "quick": {"chains_per_depth": 100},
-        "full": {"depths": (2, 3, 4, 5, 6, 8, 10, 12, 16, 20), "chains_per_depth": 1000},
-    },
-    rules=(G3_RULE,),
-    measure=measure,
-    judge=judge,
-    draw=draw,
-    notes="Each factor w·σ'(z) is at most |w|/4, so with weights of order one the product of "
-    "L − 1 such factors shrinks geometrically: the first layer learns slowest.",
-)
+register("g3_product_of_factors", G3Config, measure=measure, judge=judge, draw=draw)

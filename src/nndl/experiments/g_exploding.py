@@ -5,10 +5,9 @@ Every layer toward the input multiplies the error signal by :math:`W^\top \opera
 :math:`g < 1` the gradient vanishes with depth (G1, G3), with :math:`g > 1` it explodes and the
 first layers get the largest gradients (G4). With weights :math:`N(0, m^2/n_{in})`, saturating
 sigmoid units have :math:`g^2 \approx 0.09\,m`, above one for :math:`m \gtrsim 11` (we take
-64); ReLU has :math:`g = m/\sqrt 2` (we take 3, against He's :math:`\sqrt 2`). Everything is
-measured at initialisation on many seeds at once, so no training budget enters the verdict; a
-short SGD run on the large ReLU net (:func:`nndl.analysis.sgd_until_nonfinite`) then shows the
-overflow and what :class:`~nndl.diagnostics.GradientMonitor` reports.
+64); ReLU has :math:`g = m/\sqrt 2` (we take 3, against He's :math:`\sqrt 2`). All is measured
+at initialisation on many seeds, so no training budget enters the verdict; a short SGD run on
+the large nets then shows the overflow and what ``GradientMonitor`` reports.
 """
 
 from __future__ import annotations
@@ -33,13 +32,7 @@ from nndl.analysis import (
 from nndl.data import load_digits_split
 from nndl.nn import mlp
 
-from .config import Range
-from .context import Canvas, Context
-from .registry import register
-from .result import Verdict
-from .rules import Rule
-
-__all__ = ["G4_RULE", "G4Config", "draw", "judge", "measure"]
+from . import Canvas, Context, Range, Verdict, register, rule
 
 
 @dataclass
@@ -56,21 +49,7 @@ class G4Config:
     batch_size: int = 64
 
 
-G4_RULE = Rule(
-    claim="G4",
-    statistic="per seed, log10(s_1 / s_L): first over last hidden layer's learning speed "
-    "||dC/db_l|| at initialisation, L hidden layers, weights N(0, m²/n_in) with large m "
-    "(sigmoid m = 64, ReLU m = 3); 95 % t interval of its mean over seeds, per family",
-    holds="for both families the interval lies wholly above log10(10) = 1 (the first layer "
-    "learns more than 10× faster than the last)",
-    does_not_hold="for some family the interval lies wholly below 1",
-    inconclusive="an interval straddles 1, or a gradient at initialisation is not finite "
-    "(guard: the ratio cannot be formed)",
-    seeds=10,
-    rationale="growth toward the input is the claim; 10× over 8 layers is a per-layer gain "
-    "above 1.33, far from the ratio ≤ 1 of a non-exploding net; seeds are cheap (no training)",
-    params={"threshold_log10": 1.0, "confidence": 0.95},
-)
+G4_RULE = rule("g4_exploding", "G4")
 
 #: G4's families: activation, the config field of the large scale, the standard scale.
 FAMILIES: dict[str, tuple[str, str, float]] = {
@@ -81,29 +60,28 @@ FAMILIES: dict[str, tuple[str, str, float]] = {
 
 def measure(cfg: G4Config, ctx: Context) -> dict[str, Any]:
     """Per-seed hidden-layer speeds at initialisation for every family, scale and depth."""
-    split = load_digits_split(ctx.seed)
-    assert split.y_train is not None and split.y_test is not None  # digits are labelled
-    n = min(cfg.n_images, split.x_train.shape[0])
-    x, y = split.x_train[:n].to(ctx.device), split.y_train[:n].to(ctx.device)
+    split = load_digits_split(ctx.seed).to(ctx.device)
+    assert split.y_train is not None  # digits are labelled
+    x, y = split.x_train[: cfg.n_images], split.y_train[: cfg.n_images]
     depths = sorted(set(cfg.depths) | {cfg.depth})
+    sizes = {d: [split.n_features] + [cfg.width] * d + [split.n_classes] for d in depths}
     speeds: dict[str, dict[str, list[list[float]]]] = {}
-    runs: dict[str, dict[str, Any]] = {}
-
-    def sizes(depth: int) -> list[int]:
-        return [split.n_features] + [cfg.width] * depth + [split.n_classes]
-
     for i, (family, (act, field, standard)) in enumerate(FAMILIES.items()):
         for j, (label, m) in enumerate((("large", getattr(cfg, field)), ("standard", standard))):
-            key, kw = f"{family}/{label}", {"std": m, "fan_in_scaled": True}
+            key = f"{family}/{label}"
             speeds[key] = {}
             for depth in ctx.track(depths, f"G4 {key}"):
-                offset = 100_000 * (2 * i + j + 1) + 1000 * depth
                 nets = stacked_mlps(
-                    sizes(depth), act, cfg.seeds, ctx.generator, offset=offset, init_kwargs=kw,
-                    input_dims=2, device=ctx.device,
-                )  # fmt: skip
+                    sizes[depth],
+                    act,
+                    cfg.seeds,
+                    ctx.generator,
+                    offset=100_000 * (2 * i + j + 1) + 1000 * depth,
+                    init_kwargs={"std": m, "fan_in_scaled": True},
+                    device=ctx.device,
+                )
                 speeds[key][str(depth)] = hidden_layer_speeds(nets, x, y, measure="bias").tolist()
-    xs, ys = split.x_train.to(ctx.device), split.y_train.to(ctx.device)
+    runs: dict[str, dict[str, Any]] = {}
     nets_run = {
         "relu, large": ("relu", cfg.relu_scale),
         "relu, He (control)": ("relu", math.sqrt(2.0)),
@@ -112,11 +90,16 @@ def measure(cfg: G4Config, ctx: Context) -> dict[str, Any]:
     for k, (label, (act, m)) in enumerate(nets_run.items()):
         gen = ctx.generator(5000 + k)  # draws the net, then its batches
         kw = {"std": m, "fan_in_scaled": True, "generator": gen}
-        net = mlp(sizes(cfg.depth), act, "gaussian", init_kwargs=kw).to(ctx.device)
+        net = mlp(sizes[cfg.depth], act, "gaussian", init_kwargs=kw)
         runs[label] = sgd_until_nonfinite(
-            net, xs, ys, lr=cfg.overflow_lr, steps=cfg.overflow_steps,
-            batch_size=cfg.batch_size, generator=gen,
-        )  # fmt: skip
+            net.to(ctx.device),
+            split.x_train,
+            split.y_train,
+            lr=cfg.overflow_lr,
+            steps=cfg.overflow_steps,
+            batch_size=cfg.batch_size,
+            generator=gen,
+        )
     return {"data": split.name, "depths": depths, "speeds": speeds, "overflow_runs": runs}
 
 
@@ -135,14 +118,11 @@ def judge(metrics: Mapping[str, Any], cfg: G4Config) -> list[Verdict]:
             continue
         iv = mean_interval(r, conf)
         decisions.append(decide(iv, threshold, above=True))
-        parts.append(
-            f"{family}: log10(s₁/s_L) = {iv.estimate:.2f} [{iv.low:.2f}, {iv.high:.2f}] "
-            f"(×{10**iv.estimate:.3g}, ×{10 ** (iv.estimate / (cfg.depth - 1)):.2f} per layer)"
-        )
-    standard = ", ".join(
-        f"{f} {10 ** float(np.nanmean(_ratios(metrics, f'{f}/standard', cfg.depth))):.2g}×"
-        for f in FAMILIES
-    )
+        per_layer = 10 ** (iv.estimate / (cfg.depth - 1))
+        text = f"log10(s₁/s_L) = {iv:.2f} (×{10**iv.estimate:.3g}, ×{per_layer:.2f} per layer)"
+        parts.append(f"{family}: {text}")
+    ratios = {k: 10 ** float(np.nanmean(_ratios(metrics, k, cfg.depth))) for k in metrics["speeds"]}
+    standard = ", ".join(f"{f} {ratios[f + '/standard']:.2g}×" for f in FAMILIES)
     relu = metrics["overflow_runs"]["relu, large"]
     overflowed = "stayed finite"
     if relu["nonfinite_loss"]:
@@ -150,7 +130,7 @@ def judge(metrics: Mapping[str, Any], cfg: G4Config) -> list[Verdict]:
     evidence = (
         f"At {cfg.depth} hidden layers of {cfg.width} ({cfg.seeds} seeds, {metrics['data']}), "
         f"weights N(0, m²/n_in) with m = {cfg.sigmoid_scale:g} (sigmoid) and {cfg.relu_scale:g} "
-        f"(ReLU): " + "; ".join(parts) + f" (95 % t intervals, threshold 1; Xavier/He scales: "
+        f"(ReLU): " + "; ".join(parts) + " (95 % t intervals, threshold 1; Xavier/He scales: "
         f"s₁/s_L = {standard}). SGD on the large ReLU net {overflowed}; diagnose() reported "
         f"{', '.join(relu['findings']) or 'nothing'}."
     )
@@ -162,10 +142,7 @@ def judge(metrics: Mapping[str, Any], cfg: G4Config) -> list[Verdict]:
         return [Verdict("G4", "inconclusive", evidence, "non-finite gradient at init", reason)]
     status = all_of(decisions)
     reason = "an interval straddles 1 (10×); more seeds would narrow it"
-    key = ", ".join(
-        f"{f} s₁/s_L ×{10 ** np.mean(_ratios(metrics, f'{f}/large', cfg.depth)):.3g}"
-        for f in FAMILIES
-    )
+    key = ", ".join(f"{f} s₁/s_L ×{ratios[f + '/large']:.3g}" for f in FAMILIES)
     return [Verdict("G4", status, evidence, key, reason if status == "inconclusive" else "")]
 
 
@@ -180,57 +157,44 @@ def draw(metrics: Mapping[str, Any], cfg: G4Config, canvas: Canvas) -> None:
         axes[0].semilogy(range(1, cfg.depth + 1), profile, style, color=color, label=key)
         axes[1].semilogy(depths, firsts, style, color=color, label=key)
         r = _ratios(metrics, key, cfg.depth)
-        row = [10 ** np.nanmean(r), np.nanstd(r, ddof=1), firsts[-1] / firsts[0]]
-        rows.append([key, *(f"{v:{f}}" for v, f in zip(row, (".3g", ".2f", ".3g"), strict=True))])
+        sd, growth = np.nanstd(r, ddof=1), firsts[-1] / firsts[0]
+        rows.append([key, f"{10 ** np.nanmean(r):.3g}", f"{sd:.2f}", f"{growth:.3g}"])
     axes[0].set(xlabel="hidden layer (input side first)", ylabel="||∂C/∂b_l|| at init")
     axes[1].set(xlabel="hidden layers", ylabel="first layer ||∂C/∂b_1||")
     for label, run in metrics["overflow_runs"].items():
         losses = np.asarray(run["losses"], float)
-        finite = np.isfinite(losses)
-        (line,) = axes[2].semilogy(
-            np.arange(len(losses))[finite], losses[finite], "o-", ms=3, label=label
-        )
+        steps, finite = np.arange(len(losses)), np.isfinite(losses)
+        (line,) = axes[2].semilogy(steps[finite], losses[finite], "o-", ms=3, label=label)
         if not finite.all():
             axes[2].axvline(int(np.argmin(finite)), color=line.get_color(), ls=":", lw=1)
     axes[2].set(xlabel="SGD step", ylabel="training loss (dotted: NaN/Inf)")
     for ax in axes:
         ax.legend(fontsize=7)
     canvas.save(
-        fig, "exploding", "Left: per-layer learning speed at initialisation (geometric mean over "
+        fig,
+        "exploding",
+        "Left: per-layer learning speed at initialisation (geometric mean over "
         "seeds) with large (solid) and Xavier/He (dashed) weights. Middle: first-layer gradient "
         "against depth. Right: SGD training loss until overflow.",
-    )  # fmt: skip
+    )
     canvas.table(
         f"Gradient growth toward the input ({cfg.depth} hidden layers) and with depth",
-        ["family / scale", "s₁/s_L (geo. mean)", "sd of log10 ratio",
-         f"first layer, {depths[-1]} vs {depths[0]} layers"],
+        [
+            "family / scale",
+            "s₁/s_L (geo. mean)",
+            "sd of log10 ratio",
+            f"first layer, {depths[-1]} vs {depths[0]} layers",
+        ],
         rows,
         caption=f"Weights N(0, m²/n_in): large m = {cfg.sigmoid_scale:g} (sigmoid), "
         f"{cfg.relu_scale:g} (ReLU); standard m = 1 (Xavier), √2 (He); {cfg.seeds} seeds.",
-    )  # fmt: skip
+    )
+    runs = metrics["overflow_runs"].items()
     canvas.table(
         f"SGD (lr {cfg.overflow_lr}) with GradientMonitor.diagnose()",
         ["net", "steps run", "loss became NaN/Inf", "findings"],
-        [[k, r["steps"], r["nonfinite_loss"], "; ".join(r["messages"]) or "none"]
-         for k, r in metrics["overflow_runs"].items()],
-    )  # fmt: skip
+        [[k, r["steps"], r["nonfinite_loss"], "; ".join(r["messages"]) or "none"] for k, r in runs],
+    )
 
 
-register(
-    "g4_exploding",
-    title="Large initial weights: gradients grow geometrically toward the input and overflow",
-    config=G4Config,
-    presets={
-        "tiny": {"depths": (2, 4), "depth": 4, "seeds": 2, "n_images": 100, "overflow_steps": 5},
-        "quick": {},
-        "full": {"depths": (2, 4, 6, 8, 10, 12, 16, 20), "seeds": 30, "n_images": 1000},
-    },
-    rules=(G4_RULE,),
-    measure=measure,
-    judge=judge,
-    draw=draw,
-    notes="With large weights each layer multiplies the error signal by more than one "
-    "(|w|σ'(z) > 1 on the units that still conduct), so the first layers get the largest "
-    "gradients; a gradient step of that size blows the ReLU net's activations up until they "
-    "overflow, while the large sigmoid net saturates instead.",
-)
+register("g4_exploding", G4Config, measure=measure, judge=judge, draw=draw)

@@ -38,13 +38,7 @@ from nndl.data import load_digits_split
 from nndl.nn import ACTIVATIONS
 from nndl.train import StackedModels
 
-from .config import ConfigError, Range
-from .context import Canvas, Context
-from .registry import register
-from .result import Verdict
-from .rules import Rule
-
-__all__ = ["G7_RULE", "RIGHT_SCALES", "G7Config", "draw", "judge", "measure"]
+from . import Canvas, ConfigError, Context, Range, Verdict, register, rule
 
 SQRT2 = math.sqrt(2.0)
 
@@ -82,41 +76,20 @@ class G7Config:
             raise ConfigError(f"depths must include one deeper than 2, got {self.depths}")
 
 
-G7_RULE = Rule(
-    claim="G7",
-    statistic="at the deepest depth L, per seed: r = log10(s_1 / s_L), first over last hidden "
-    "layer's ||dC/db_l|| at initialisation (under/overflow clipped to ±clip decades); and the "
-    "paired difference of training accuracy, L-layer net − 2-layer net with the same "
-    "activation and scale, after the same SGD budget; 95 % t intervals",
-    holds="for every activation: at some right scale (sigmoid: Xavier or Xavier ×4; tanh: "
-    "Xavier; ReLU: He) r's interval lies inside (−1, 1) and the accuracy interval wholly above "
-    "−margin; at the smallest scale r's interval lies wholly below −1 (vanishes), at the "
-    "largest wholly above 1 (explodes)",
-    does_not_hold="for some activation every right scale has an interval wholly on the wrong "
-    "side, or the smallest/largest scale's r interval lies wholly on the wrong side of ∓1",
-    inconclusive="an interval straddles its threshold, or a guard fails: the 2-layer reference "
-    "below min_accuracy (did not train: that scale's trainability part is inconclusive, its "
-    "propagation part is still judged) or a NaN ratio",
-    seeds=5,
-    rationale="propagation is judged at initialisation, free of any budget; trainability is "
-    "relative to a net too shallow to suffer from either failure, so a hard task or a short "
-    "budget cannot fail the claim by itself",
-    params={
-        "band_log10": 1.0,
-        "margin": 0.05,
-        "min_accuracy": 0.8,
-        "clip": 30.0,
-        "confidence": 0.95,
-    },
-)
+G7_RULE = rule("g7_init_scale", "G7")
 
 
 def _nets(cfg: G7Config, ctx: Context, act: str, m: float, depth: int, k: int) -> StackedModels:
     """``seeds`` nets with weights N(0, m²/n_in), copy s from generator ``k + s``."""
     return stacked_mlps(
-        [64] + [cfg.width] * depth + [10], act, cfg.seeds, ctx.generator, offset=k,
-        init_kwargs={"std": m, "fan_in_scaled": True}, input_dims=2, device=ctx.device,
-    )  # fmt: skip
+        [64] + [cfg.width] * depth + [10],
+        act,
+        cfg.seeds,
+        ctx.generator,
+        offset=k,
+        init_kwargs={"std": m, "fan_in_scaled": True},
+        device=ctx.device,
+    )
 
 
 def _key(m: float) -> str:
@@ -126,35 +99,30 @@ def _key(m: float) -> str:
 def measure(cfg: G7Config, ctx: Context) -> dict[str, Any]:
     """log10(s_1/s_L) per seed for every activation, depth and scale; trainability at the
     right scales (deepest depth against 2 hidden layers)."""
-    split = load_digits_split(ctx.seed)
-    assert split.y_train is not None and split.y_test is not None  # digits are labelled
-    x, y = (
-        split.x_train[: cfg.n_images].to(ctx.device),
-        split.y_train[: cfg.n_images].to(ctx.device),
-    )
-    xt = split.x_train[: cfg.train_images].to(ctx.device)
-    yt = split.y_train[: cfg.train_images].to(ctx.device)
-    ratio: dict[str, Any] = {a: {} for a in cfg.activations}
-    first: dict[str, Any] = {a: {} for a in cfg.activations}
-    train: dict[str, Any] = {a: {} for a in cfg.activations}
+    split = load_digits_split(ctx.seed).to(ctx.device)
+    assert split.y_train is not None  # digits are labelled
+    x, y = split.x_train[: cfg.n_images], split.y_train[: cfg.n_images]
+    xt, yt = split.x_train[: cfg.train_images], split.y_train[: cfg.train_images]
+    sgd = {k: getattr(cfg, k) for k in ("lr", "momentum", "epochs", "batch_size")}
+    out: dict[str, dict[str, Any]] = {
+        k: {a: {} for a in cfg.activations} for k in ("log10_ratio", "first_speed", "train_acc")
+    }
     for i, act in enumerate(cfg.activations):
         for r, depth in enumerate(ctx.track(cfg.depths, f"G7 {act} at init")):
-            ratio[act][str(depth)], first[act][str(depth)] = {}, {}
+            ratio, first = out["log10_ratio"][act], out["first_speed"][act]
+            ratio[str(depth)], first[str(depth)] = {}, {}
             for c, m in enumerate(cfg.scales):
                 nets = _nets(cfg, ctx, act, m, depth, 1_000_000 * (i + 1) + 10_000 * r + 100 * c)
                 sp = hidden_layer_speeds(nets, x, y).double()
-                ratio[act][str(depth)][_key(m)] = (sp[:, 0] / sp[:, -1]).log10().tolist()
-                first[act][str(depth)][_key(m)] = float(sp[:, 0].log().mean().exp())
+                ratio[str(depth)][_key(m)] = (sp[:, 0] / sp[:, -1]).log10().tolist()
+                first[str(depth)][_key(m)] = float(sp[:, 0].log().mean().exp())
         for j, m in enumerate(RIGHT_SCALES[act].values()):
-            train[act][_key(m)] = {
-                str(depth): fit_and_score(
-                    _nets(cfg, ctx, act, m, depth, 50_000_000 + 1_000_000 * i + 1000 * j), xt, yt,
-                    [(xt, yt)], lr=cfg.lr, momentum=cfg.momentum, epochs=cfg.epochs,
-                    batch_size=cfg.batch_size, seed=ctx.seed,
-                ).accuracy[0]
-                for depth in (2, max(cfg.depths))
-            }  # fmt: skip
-    return {"data": split.name, "log10_ratio": ratio, "first_speed": first, "train_acc": train}
+            out["train_acc"][act][_key(m)] = acc = {}
+            for depth in (2, max(cfg.depths)):
+                nets = _nets(cfg, ctx, act, m, depth, 50_000_000 + 1_000_000 * i + 1000 * j)
+                score = fit_and_score(nets, xt, yt, [(xt, yt)], seed=ctx.seed, **sgd)
+                acc[str(depth)] = score.accuracy[0]
+    return {"data": split.name, **out}
 
 
 def _interval(values: list[Any], conf: float) -> Interval | None:
@@ -164,7 +132,7 @@ def _interval(values: list[Any], conf: float) -> Interval | None:
 
 
 def _fmt(iv: Interval | None) -> str:
-    return "NaN" if iv is None else f"{iv.estimate:.2f} [{iv.low:.2f}, {iv.high:.2f}]"
+    return "NaN" if iv is None else f"{iv:.2f}"
 
 
 def _activation(metrics: Mapping[str, Any], cfg: G7Config, act: str) -> tuple[str, str, str, str]:
@@ -191,9 +159,9 @@ def _activation(metrics: Mapping[str, Any], cfg: G7Config, act: str) -> tuple[st
         right.append(all_of([prop_d, train_d]))
         per_layer = "?" if prop is None else f"×{10 ** (prop.estimate / (int(deep) - 1)):.2f}"
         parts.append(
-            f"{name} (m={m:.3g}): r = {_fmt(prop)} ({per_layer}/layer), "
-            f"Δacc {100 * iv_t.estimate:+.0f} [{100 * iv_t.low:+.0f}, {100 * iv_t.high:+.0f}] pts "
-            f"({100 * np.mean(a_two):.0f} → {100 * np.mean(a_deep):.0f} %)"
+            f"{name} (m={m:.3g}): r = {_fmt(prop)} ({per_layer}/layer), Δacc "
+            f"{iv_t.scaled(100):+.0f} pts ({100 * np.mean(a_two):.0f} → "
+            f"{100 * np.mean(a_deep):.0f} %)"
         )
     if small is None or large is None:
         guards.append(f"{act}: NaN ratio at the smallest or largest scale")
@@ -246,13 +214,15 @@ def draw(metrics: Mapping[str, Any], cfg: G7Config, canvas: Canvas) -> None:
             for r in range(len(depths)):
                 ax.text(scales.index(m), r, name[0], ha="center", va="center", fontweight="bold")
             acc = metrics["train_acc"][act][_key(m)]
-            rows.append([act, name, f"{m:.3g}", *(f"{100 * np.mean(np.asarray(acc[d], float)):.1f}"
-                                                  for d in ("2", str(max(depths))))])  # fmt: skip
+            pct = [f"{100 * np.mean(acc[d]):.1f}" for d in ("2", str(max(depths)))]
+            rows.append([act, name, f"{m:.3g}", *pct])
     canvas.save(
-        fig, "init_scale", "First-over-last hidden-layer learning speed at initialisation (log10, "
+        fig,
+        "init_scale",
+        "First-over-last hidden-layer learning speed at initialisation (log10, "
         "mean over seeds; 0 = balanced, blue = vanishing, red = exploding). Letters mark the "
         "right scales (X = Xavier, H = He).",
-    )  # fmt: skip
+    )
     canvas.table(
         f"Trainability at the right scales: training accuracy (%) after {cfg.epochs} epochs",
         ["activation", "scale", "m", "2 hidden layers", f"{max(depths)} hidden layers"],
@@ -262,27 +232,4 @@ def draw(metrics: Mapping[str, Any], cfg: G7Config, canvas: Canvas) -> None:
     )
 
 
-register(
-    "g7_init_scale",
-    title="Initialisation scale × depth: too small vanishes, too large explodes, Xavier/He work",
-    config=G7Config,
-    presets={
-        "tiny": {
-            "scales": (0.25, 1.0, SQRT2, 4.0, 16.0),
-            "depths": (2, 4),
-            "seeds": 2,
-            "n_images": 100,
-            "train_images": 128,
-            "epochs": 1,
-        },
-        "quick": {},
-        "full": {"depths": (2, 4, 6, 8, 12), "seeds": 10, "train_images": 1167, "epochs": 30},
-    },
-    rules=(G7_RULE,),
-    measure=measure,
-    judge=judge,
-    draw=draw,
-    notes="The per-layer gain of the backward pass is m·√E[σ'(z)²]: near one at the right "
-    "scale, below one when m is too small and above one when it is too large. Xavier assumes "
-    "σ'(0) = 1 and zero-mean outputs: true for tanh, false for the sigmoid.",
-)
+register("g7_init_scale", G7Config, measure=measure, judge=judge, draw=draw)

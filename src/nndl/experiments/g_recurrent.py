@@ -7,19 +7,20 @@ A tanh RNN's gradient at an early state is a product of Jacobians,
 :math:`c_t = f_t \odot c_{t-1} + i_t \odot g_t`, so along the cell the factor per step is the
 forget gate, which training can hold near one.
 
-Both cells train on the **adding problem** (:func:`nndl.analysis.fit_adding_problem`; baseline
-MSE 1/6) with the recipe of ``ANCHORS.md``; seed s draws the same batches for both, the LSTM
-trains until solved (at most ``max_steps``) and the RNN as many steps. Before and after,
-:func:`nndl.analysis.state_gradient_norms` gives :math:`\lVert \partial L/\partial h_{T-d}
-\rVert` and :func:`nndl.analysis.decades_lost` the decades :math:`D = -(T-1)\log_{10}\rho` it
-loses over the sequence (:math:`\rho` fitted over :math:`d = 1 … T-1`; gradients that
-underflow are left out, and when fewer than two remain :math:`D` is float32's 38).
+Both cells train on the **adding problem** (baseline MSE 1/6) with the recipe of
+``ANCHORS.md`` on the same batches per seed: the LSTM until solved (at most ``max_steps``), the
+RNN as many steps. Before and after, :math:`\lVert \partial L/\partial h_{T-d} \rVert` gives
+the decades :math:`D = -(T-1)\log_{10}\rho` lost over the sequence (:math:`\rho` fitted over
+:math:`d = 1 … T-1`; underflowed gradients are left out; with fewer than two left, :math:`D` is
+float32's 38).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
+from itertools import product
 from typing import Annotated, Any
 
 import numpy as np
@@ -28,21 +29,15 @@ import torch.nn.functional as F
 
 from nndl.analysis import (
     decades_lost,
-    fit_adding_problem,
     mean_interval,
+    race_on_adding_problem,
     seeds_to_settle,
-    state_gradient_norms,
 )
 from nndl.data import ADDING_BASELINE_MSE, adding_problem
-from nndl.nn import SequenceModel
 
-from .config import Range
-from .context import Canvas, Context
-from .registry import register
-from .result import Verdict
-from .rules import Rule
+from . import Canvas, Context, Range, Verdict, register, rule
 
-CELLS = ("lstm", "rnn")  # the LSTM trains first: the RNN gets the steps it needed
+CELLS = ("lstm", "rnn")
 
 
 @dataclass
@@ -60,55 +55,32 @@ class G8Config:
     solved_mse: float = 0.01
 
 
-G8_RULE = Rule(
-    claim="G8",
-    statistic="per seed and cell, D = −(T−1)·log10 ρ: the decades the gradient ||∂L/∂h_t|| "
-    "loses over the sequence by a log-linear fit over distances 1 … T−1 after training; 95 % t "
-    "intervals of D over seeds, per length T",
-    holds="at every length where the guards pass, the RNN's interval lies wholly above "
-    "vanished decades and the LSTM's wholly below kept decades (and some length passes)",
-    does_not_hold="at some length where the guards pass, the RNN's interval lies wholly below "
-    "vanished or the LSTM's wholly above kept",
-    inconclusive="an interval straddles its threshold, or a guard fails at every length: the "
-    "RNN left the baseline (final MSE < at_baseline × baseline in some seed: the premise 'the "
-    "RNN stays at the baseline' does not arise) or the LSTM did not solve the task (MSE ≥ "
-    "solved_mse in some seed within max_steps)",
-    seeds=3,
-    rationale="a fitted factor over all distances instead of one reference point; the LSTM "
-    "not learning says nothing against the claim, so it is inconclusive",
-    params={"vanished": 2.0, "kept": 1.0, "at_baseline": 0.9, "confidence": 0.95},
-)
+G8_RULE = rule("g8_lstm_vs_rnn", "G8")
 
 
 def measure(cfg: G8Config, ctx: Context) -> dict[str, Any]:
     """Per length, seed and cell: the MSE curve and the gradient profiles before/after."""
-    dev = ctx.device
+    recipe = {k: getattr(cfg, k) for k in ("hidden", "max_steps", "batch_size", "lr", "clip")}
     out: dict[str, Any] = {"baseline_mse": {}, "runs": {}}
     for length in cfg.lengths:
-        held = tuple(
-            t.to(dev) for t in adding_problem(cfg.eval_size, length, ctx.generator(10_000))
-        )
-        probe = [t.to(dev) for t in adding_problem(cfg.grad_batch, length, ctx.generator(20_000))]
+        held = adding_problem(cfg.eval_size, length, ctx.generator(10_000))
+        probe = adding_problem(cfg.grad_batch, length, ctx.generator(20_000))
+        held, probe = ((x.to(ctx.device), y.to(ctx.device)) for x, y in (held, probe))
         out["baseline_mse"][str(length)] = float(F.mse_loss(torch.ones_like(held[1]), held[1]))
-        runs: list[dict[str, Any]] = []
-        for s in ctx.track(range(cfg.seeds), f"G8 T={length}"):
-            run, steps = {}, cfg.max_steps
-            for k, cell in enumerate(CELLS):
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(ctx.seed * 100_003 + 1000 * s + 10 * k + length)
-                    model = SequenceModel(2, cfg.hidden, 1, cell=cell).to(dev)
-                grad_init = state_gradient_norms(model, *probe).tolist()
-                curve = fit_adding_problem(
-                    model, length=length, steps=steps, held_out=(held[0], held[1]),
-                    generator=ctx.generator(30_000 + 1000 * s + length),  # same batches per cell
-                    batch_size=cfg.batch_size, lr=cfg.lr, clip=cfg.clip, eval_every=cfg.eval_every,
-                    until_mse=cfg.solved_mse if cell == "lstm" else None,
-                )  # fmt: skip
-                steps = int(curve[-1][0])
-                grad_trained = state_gradient_norms(model, *probe).tolist()
-                run[cell] = {"curve": curve, "grad_init": grad_init, "grad_trained": grad_trained}
-            runs.append(run)
-        out["runs"][str(length)] = runs
+        out["runs"][str(length)] = [
+            race_on_adding_problem(
+                CELLS,  # the LSTM trains first: the RNN gets the steps it needed
+                length=length,
+                init_seed=ctx.seed * 100_003 + 1000 * s + length,
+                generator=partial(ctx.generator, 30_000 + 1000 * s + length),  # same batches
+                held_out=held,
+                probe=probe,
+                until_mse=cfg.solved_mse,
+                eval_every=cfg.eval_every,
+                **recipe,
+            )
+            for s in ctx.track(range(cfg.seeds), f"G8 T={length}")
+        ]
     return out
 
 
@@ -117,10 +89,12 @@ def _summary(runs: list[Mapping[str, Any]], baseline: Any) -> dict[str, Any]:
     return {
         "final": final,
         "steps": [int(float(r["lstm"]["curve"][-1][0])) for r in runs],
-        **{f"d_{w}": {c: [decades_lost(r[c][f"grad_{w}"]) for r in runs] for c in CELLS}
-           for w in ("init", "trained")},
+        **{
+            f"d_{w}": {c: [decades_lost(r[c][f"grad_{w}"]) for r in runs] for c in CELLS}
+            for w in ("init", "trained")
+        },
         "rnn_at_baseline": min(final["rnn"]) >= G8_RULE["at_baseline"] * float(baseline),
-    }  # fmt: skip
+    }
 
 
 def _judge_length(s: Mapping[str, Any], cfg: G8Config) -> tuple[bool | None, str, str]:
@@ -132,8 +106,7 @@ def _judge_length(s: Mapping[str, Any], cfg: G8Config) -> tuple[bool | None, str
         f"RNN final MSE {', '.join(f'{v:.3f}' for v in s['final']['rnn'])}, LSTM "
         f"{', '.join(f'{v:.4f}' for v in s['final']['lstm'])} after "
         f"{', '.join(map(str, s['steps']))} steps; decades lost over the sequence after "
-        f"training: RNN {rnn.estimate:.2f} [{rnn.low:.2f}, {rnn.high:.2f}], LSTM "
-        f"{lstm.estimate:.2f} [{lstm.low:.2f}, {lstm.high:.2f}] (at init {init['rnn']:.1f} and "
+        f"training: RNN {rnn:.2f}, LSTM {lstm:.2f} (at init {init['rnn']:.1f} and "
         f"{init['lstm']:.1f})"
     )
     if not s["rnn_at_baseline"]:
@@ -144,14 +117,14 @@ def _judge_length(s: Mapping[str, Any], cfg: G8Config) -> tuple[bool | None, str
         return False, text, ""
     if rnn.low > vanished and lstm.high < kept:
         return True, text, ""
-    wide = [(n, iv, t) for n, iv, t in (("RNN", rnn, vanished), ("LSTM", lstm, kept))
-            if iv.low <= t <= iv.high]  # fmt: skip
-    return None, text, (
-        "the " + " and the ".join(f"{n}'s interval straddles {t:g} decades (sd {iv.sd:.2g} over "
-                                   f"{iv.n} seeds)" for n, iv, t in wide)
-        + f"; at this spread about {max(seeds_to_settle(iv, t) for _, iv, t in wide)} seeds "
-        "would settle it"
-    )  # fmt: skip
+    arms = (("RNN", rnn, vanished), ("LSTM", lstm, kept))
+    wide = [(n, iv, t) for n, iv, t in arms if iv.low <= t <= iv.high]
+    why = " and the ".join(
+        f"{n}'s interval straddles {t:g} decades (sd {iv.sd:.2g} over {iv.n} seeds)"
+        for n, iv, t in wide
+    )
+    more = max(seeds_to_settle(iv, t) for _, iv, t in wide)
+    return None, text, f"the {why}; at this spread about {more} seeds would settle it"
 
 
 def judge(metrics: Mapping[str, Any], cfg: G8Config) -> list[Verdict]:
@@ -183,33 +156,32 @@ def draw(metrics: Mapping[str, Any], cfg: G8Config, canvas: Canvas) -> None:
     rows = []
     for col, length in enumerate(lengths):
         runs, (top, bottom) = metrics["runs"][length], (axes[0][col], axes[1][col])
-        for cell in CELLS:
-            for i, r in enumerate(runs):
-                for key, style in (("grad_init", "--"), ("grad_trained", "-")):
-                    top.semilogy(np.arange(int(length))[::-1], np.asarray(r[cell][key], float),
-                                 style, color=colors[cell], alpha=0.6,
-                                 label=f"{cell}, {key[5:]}" if i == 0 else None)  # fmt: skip
-                c = np.asarray(r[cell]["curve"], float)
-                bottom.semilogy(c[:, 0], c[:, 1], "-", color=colors[cell], alpha=0.6,
-                                label=cell.upper() if i == 0 else None)  # fmt: skip
+        s = _summary(runs, metrics["baseline_mse"][length])
+        for cell, i in product(CELLS, range(len(runs))):
+            run, style = runs[i][cell], {"color": colors[cell], "alpha": 0.6}
+            for key, ls in (("grad_init", "--"), ("grad_trained", "-")):
+                label = f"{cell}, {key[5:]}" if i == 0 else None
+                grad = np.asarray(run[key], float)
+                top.semilogy(np.arange(int(length))[::-1], grad, ls, label=label, **style)
+            c = np.asarray(run["curve"], float)
+            bottom.semilogy(c[:, 0], c[:, 1], "-", label=cell.upper() if i == 0 else None, **style)
+            d = [f"{s[f'd_{w}'][cell][i]:.2f}" for w in ("init", "trained")]
+            rows.append([length, cell.upper(), i, f"{s['final'][cell][i]:.4f}", s["steps"][i], *d])
         top.set(xlabel="distance to the loss T − t", ylabel="mean ||∂L/∂h_t||")
         top.set_title(f"T = {length}, {len(runs)} seeds", fontsize=10)
         bottom.axhline(ADDING_BASELINE_MSE, color="k", ls="--", lw=1, label="baseline 1/6")
-        bottom.axhline(
-            cfg.solved_mse, color="g", ls=":", lw=1, label=f"solved < {cfg.solved_mse:g}"
-        )
+        solved = f"solved < {cfg.solved_mse:g}"
+        bottom.axhline(cfg.solved_mse, color="g", ls=":", lw=1, label=solved)
         bottom.set(xlabel="training step", ylabel="held-out MSE")
         for ax in (top, bottom):
             ax.legend(fontsize=7)
-        s = _summary(runs, metrics["baseline_mse"][length])
-        rows += [[length, cell.upper(), i, f"{s['final'][cell][i]:.4f}", s["steps"][i],
-                  f"{s['d_init'][cell][i]:.2f}", f"{s['d_trained'][cell][i]:.2f}"]
-                 for cell in CELLS for i in range(len(runs))]  # fmt: skip
     canvas.save(
-        fig, "rnn_vs_lstm", "Top: gradient norm reaching h_t against its distance to the loss, "
+        fig,
+        "rnn_vs_lstm",
+        "Top: gradient norm reaching h_t against its distance to the loss, "
         "at initialisation (dashed) and after training (solid), one line per seed; a curve "
         "ends where the gradient underflows float32. Bottom: held-out MSE on the adding problem.",
-    )  # fmt: skip
+    )
     canvas.table(
         "Adding problem: held-out MSE and the decades the gradient loses over the sequence",
         ["T", "cell", "seed", "final MSE", "steps", "decades lost at init", "after training"],
@@ -221,29 +193,4 @@ def draw(metrics: Mapping[str, Any], cfg: G8Config, canvas: Canvas) -> None:
     )
 
 
-register(
-    "g8_lstm_vs_rnn",
-    title="Vanilla RNN vs LSTM: the gradient's decay over time steps, and the adding problem",
-    config=G8Config,
-    presets={
-        "tiny": {
-            "lengths": (10,),
-            "seeds": 2,
-            "hidden": 8,
-            "max_steps": 20,
-            "eval_every": 10,
-            "eval_size": 100,
-            "grad_batch": 16,
-        },
-        "quick": {},
-        "full": {"seeds": 5, "max_steps": 2500},
-    },
-    rules=(G8_RULE,),
-    measure=measure,
-    judge=judge,
-    draw=draw,
-    notes="At initialisation both cells pass the gradient back through a product of "
-    "Jacobians with gains below one; training teaches the LSTM's forget gates to stay "
-    "open, so its cell state carries the gradient across the sequence, while the RNN has "
-    "no such path and stays at the mean prediction.",
-)
+register("g8_lstm_vs_rnn", G8Config, measure=measure, judge=judge, draw=draw)

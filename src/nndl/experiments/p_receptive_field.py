@@ -18,11 +18,7 @@ import torch
 from nndl.analysis import check_receptive_fields, sequential_layers
 from nndl.nn import cnn
 
-from .config import ConfigError
-from .context import Canvas, Context
-from .registry import register
-from .result import Status, Verdict
-from .rules import Rule
+from . import Canvas, ConfigError, Context, Verdict, register, rule
 
 _COLOURS = {"max": "C0", "avg": "C1", "none": "C3", "stride": "C2"}
 
@@ -41,20 +37,7 @@ class P3Config:
             raise ConfigError(f"variants must include max, avg and none; missing {sorted(missing)}")
 
 
-P3_RULE = Rule(
-    claim="P3",
-    statistic="receptive-field size (pixels, one axis) of the units after the last conv block, "
-    "from the recurrence r ← r + (k − 1)·j, j ← j·s, for the same CNN with max, average and no "
-    "pooling; every block's analytic box compared with the support of the centre unit's input "
-    "gradient",
-    holds="max- and average-pooled fields are larger than the unpooled one and every box matches",
-    does_not_hold="a pooled field is not larger than the unpooled one",
-    inconclusive="an analytic box differs from its gradient support (the computation is in doubt)",
-    seeds="1 (exact; the gradient check uses n_samples random inputs)",
-    rationale="the field is a deterministic function of the architecture; the gradient support is "
-    "an independent measurement of the same quantity",
-    params={},
-)
+P3_RULE = rule("p3_receptive_field", "P3")
 
 
 def measure(cfg: P3Config, ctx: Context) -> dict[str, Any]:
@@ -69,9 +52,8 @@ def measure(cfg: P3Config, ctx: Context) -> dict[str, Any]:
         checks = check_receptive_fields(
             model, shape, blocks, n_samples=cfg.n_samples, generator=gen
         )
-        out["size"][pool] = [c.size[0] for c in checks]
-        out["jump"][pool] = [c.jump[0] for c in checks]
-        out["empirical"][pool] = [c.empirical_size[0] for c in checks]
+        for key, attr in (("size", "size"), ("jump", "jump"), ("empirical", "empirical_size")):
+            out[key][pool] = [getattr(c, attr)[0] for c in checks]  # one axis (square images)
         out["mismatches"] += [
             f"{pool}/{c.layer}: gradient {c.empirical} vs analytic {c.analytic}"
             for c in checks
@@ -86,11 +68,8 @@ def judge(metrics: Mapping[str, Any], cfg: P3Config) -> list[Verdict]:
     size, mismatches = metrics["size"], list(metrics["mismatches"])
     checked = metrics["layers_checked"]
     last = {p: sizes[-1] for p, sizes in size.items()}
-    status: Status = "holds"
-    if not all(last[p] > last["none"] for p in ("max", "avg")):
-        status = "does not hold"
-    elif mismatches:
-        status = "inconclusive"
+    grows = all(last[p] > last["none"] for p in ("max", "avg"))
+    holds = grows and (None if mismatches else True)  # a mismatch voids the comparison
     evidence = (
         f"Receptive field after block {len(size['none'])}: "
         + ", ".join(f"{p} {v} px" for p, v in last.items())
@@ -98,10 +77,9 @@ def judge(metrics: Mapping[str, Any], cfg: P3Config) -> list[Verdict]:
         f"box equals the gradient support in {checked - len(mismatches)}/{checked} layers."
         + (" Mismatches: " + "; ".join(mismatches) if mismatches else "")
     )
-    reason = "the gradient check disagrees with the recurrence" if status == "inconclusive" else ""
-    return [
-        Verdict("P3", status, evidence, key=f"{last['max']} vs {last['none']} px", reason=reason)
-    ]
+    reason = "the gradient check disagrees with the recurrence" if holds is None else ""
+    key = f"{last['max']} vs {last['none']} px"
+    return [Verdict.from_check("P3", holds, evidence, key=key, reason=reason)]
 
 
 def draw(metrics: Mapping[str, Any], cfg: P3Config, canvas: Canvas) -> None:
@@ -122,11 +100,8 @@ def draw(metrics: Mapping[str, Any], cfg: P3Config, canvas: Canvas) -> None:
         "Receptive-field size per block: lines from the recurrence r ← r + (k−1)·j, crosses "
         "from the support of the centre unit's input gradient (clipped to the image).",
     )
-    canvas.table(
-        "Receptive field per block (size / jump, px)",
-        ["block", *size],
-        [[d, *(f"{size[p][i]} / {jump[p][i]}" for p in size)] for i, d in enumerate(depth)],
-    )
+    rows = [[d, *(f"{size[p][i]} / {jump[p][i]}" for p in size)] for i, d in enumerate(depth)]
+    canvas.table("Receptive field per block (size / jump, px)", ["block", *size], rows)
     canvas.notes = (
         "Each layer adds (k − 1)·j pixels, where the jump j is the product of the strides before "
         "it. Pooling (or a strided convolution) doubles j, so later convolutions grow the field "
@@ -134,19 +109,4 @@ def draw(metrics: Mapping[str, Any], cfg: P3Config, canvas: Canvas) -> None:
     )
 
 
-register(
-    "p3_receptive_field",
-    title="Pooling enlarges the receptive field of later units (analytic and gradient support)",
-    config=P3Config,
-    presets={
-        "tiny": {"channels": (4, 4, 4), "image_size": 24, "n_samples": 4},
-        "quick": {},
-        "full": {"channels": (8, 8, 8, 8, 8), "image_size": 96, "n_samples": 16},
-    },
-    rules=(P3_RULE,),
-    measure=measure,
-    judge=judge,
-    draw=draw,
-    notes="The recurrence r ← r + (k − 1)·j gives every layer's field exactly; a gradient "
-    "probe confirms it.",
-)
+register("p3_receptive_field", P3Config, measure=measure, judge=judge, draw=draw)

@@ -1,18 +1,19 @@
 """The experiment registry: ``register`` records an experiment; ``list_experiments`` finds them.
 
-An experiment is three functions and the rules of its claims::
+An experiment is three functions over a config dataclass, plus what it says (title, notes,
+scale presets, one :class:`Rule` per claim), which the package's own experiments declare in the
+protocol file (see :mod:`.claims`)::
 
     register(
         "g3_product_of_factors",
-        title="The gradient of a sigmoid chain is a product of factors",
-        config=G3Config,                      # a dataclass with defaults (and ranges)
-        presets={"quick": {...}, "full": {...}, "tiny": {...}},
-        rules=(G3_RULE,),                     # one Rule per claim (the claims, in this order)
+        G3Config,                             # a dataclass with defaults (and ranges)
         measure=measure,                      # (config, ctx) -> metrics: trains, computes; cached
         judge=judge,                          # (metrics, config) -> [Verdict]: pure, no torch
         draw=draw,                            # (metrics, config, canvas) -> None: figures, tables
-        notes="why, in two sentences",
     )
+
+An experiment outside the package passes ``title=``, ``presets=`` (quick and full at least),
+``rules=`` and ``notes=`` itself; whatever it leaves out is read from the protocol.
 
 ``measure`` is the only part that trains or computes; its metrics (JSON) are stored, so
 ``judge`` and ``draw`` can be rerun from them alone (``nndl report --redraw``). ``judge`` sees the
@@ -37,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._validation import ValidationError, closest_first
-from .claims import AREAS, CLAIMS
+from .claims import AREAS, CLAIMS, ProtocolError, protocol_entry, rule
 from .config import build_config
 from .rules import Rule
 
@@ -48,6 +49,7 @@ __all__ = [
     "get_experiment",
     "list_experiments",
     "register",
+    "rule",
 ]
 
 #: Scales every experiment supports; ``tiny`` exists for the test suite (seconds per experiment).
@@ -110,26 +112,41 @@ class Experiment:
 
 def register(
     name: str,
-    *,
-    title: str,
     config: type,
-    presets: Mapping[str, Mapping[str, Any]],
-    rules: tuple[Rule, ...] | list[Rule],
+    *,
     measure: Measure,
     judge: Judge,
     draw: Draw,
-    notes: str = "",
+    title: str | None = None,
+    presets: Mapping[str, Mapping[str, Any]] | None = None,
+    rules: tuple[Rule, ...] | list[Rule] | None = None,
+    notes: str | None = None,
     claims: tuple[str, ...] | list[str] | None = None,
 ) -> Experiment:
     """Register an experiment (see the module docstring) and return it.
 
-    ``claims`` defaults to the rules' claims, in their order; given, it must name the same ones.
+    ``title``, ``presets``, ``rules`` and ``notes`` default to the experiment's entry in the
+    protocol file (read when any of the first three is left out; ``notes`` is otherwise "").
+    ``claims`` defaults to the rules' claims, in their order; given, it must name
+    the same ones.
 
     Raises:
         ValueError: a malformed name, unknown claim IDs, a missing preset, a preset that breaks
-            the config's types or ranges, or not exactly one rule per claim.
+            the config's types or ranges, or not exactly one rule per claim;
+            :class:`~nndl.experiments.claims.ProtocolError` when a part is left out and the
+            protocol has no entry for ``name``.
         TypeError: ``config`` is not a dataclass or a part is not callable.
     """
+    if None in (title, presets, rules):
+        try:
+            entry = protocol_entry(name)
+        except ProtocolError as err:
+            raise ProtocolError(f"{name}: title, presets or rules not given; {err}") from None
+        title = entry["title"] if title is None else title
+        presets = entry["presets"] if presets is None else presets
+        rules = [rule(name, c) for c in entry["rules"]] if rules is None else rules
+        notes = entry["notes"] if notes is None else notes
+    assert title is not None and presets is not None and rules is not None
     if not _NAME_RE.match(name):
         raise ValueError(f"experiment name must look like 'g3_product_of_factors', got {name!r}")
     if claims is None:
@@ -166,7 +183,7 @@ def register(
         judge=judge,
         draw=draw,
         rules={c: by_claim[c] for c in claims},
-        notes=notes,
+        notes=notes or "",
         module=module.__name__ if module else "",
     )
     _REGISTRY[name] = exp

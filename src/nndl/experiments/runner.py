@@ -34,6 +34,7 @@ from .._io import atomic_write_json, ensure_dir, to_jsonable
 from .._seed import seed_everything
 from .._validation import ValidationError
 from ..train import resolve_device
+from .claims import PROTOCOL_SHA256
 from .config import build_config, config_to_dict
 from .context import Canvas, Context
 from .registry import Experiment, get_experiment
@@ -76,8 +77,10 @@ def _library_hash() -> str:
 
 @functools.cache
 def _experiments_hash() -> str:
-    # every experiment module and the framework: a shared framework change reruns everything
-    return tree_hash(_PACKAGE_ROOT / "experiments")
+    # every experiment module, the framework and the protocol (rules, presets): a shared change
+    # reruns everything
+    root = _PACKAGE_ROOT / "experiments"
+    return tree_hash(root) + tree_hash(root, pattern="*.toml")
 
 
 def _code_hash(exp: Experiment) -> str:
@@ -111,6 +114,7 @@ def environment(device: torch.device | str = "cpu") -> dict[str, Any]:
         "scikit-learn": _version("scikit-learn"),
         "scikit-image": _version("scikit-image"),
         "threads": torch.get_num_threads(),
+        "protocol.toml sha256": PROTOCOL_SHA256,
         "device": (
             torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({platform.machine()})"
         ),
@@ -274,6 +278,8 @@ def redraw_experiment(experiment: str | Experiment, out: str | Path) -> Result |
     kept = "name title claims duration_s scale seed device config cache_key environment warnings"
     for name in kept.split():
         setattr(result, name, getattr(old, name))
+    # the verdicts are judged by the protocol as it is now
+    result.environment = {**old.environment, "protocol.toml sha256": PROTOCOL_SHA256}
     data = result.to_dict()
     data["measured"] = stored
     atomic_write_json(path, data)

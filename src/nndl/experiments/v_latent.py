@@ -10,7 +10,7 @@ trapezoidal rule on a grid covering the posterior computes to near machine preci
 (:func:`~nndl.generative.latent_quadrature`). Two models built with
 :class:`~nndl.generative.VAE`:
 
-1. A linear-Gaussian VAE (probabilistic PCA, :func:`~nndl.generative.linear_gaussian_vae`),
+1. A linear-Gaussian VAE (probabilistic PCA, :func:`~nndl.generative.linear_gaussian_check`),
    where log p(x), the posterior and every KL have closed forms: quadrature is checked against
    the closed form, and the identity with the ELBO by quadrature and KL(q ‖ p(z | x)) in closed
    form. Its two-step sampler (V2: z ~ N(0, I), then x ~ p(x | z)) must reproduce the
@@ -18,10 +18,10 @@ trapezoidal rule on a grid covering the posterior computes to near machine preci
    covariance and mean log-density is tested at once (Bonferroni max-|z|,
    :func:`~nndl.analysis.max_z_pvalue`).
 2. A VAE with a 2-D latent trained on the digits (discretised-logistic decoder, tanh MLP):
-   log p(x) by quadrature; for several q (the encoder's, wider, narrower, shifted, and the
-   moment-matched posterior) ELBO + KL(q ‖ p(z | x)) must give log p(x); the library's Monte
-   Carlo ``elbo`` must agree within its standard error; and the importance-weighted estimate
-   must rise towards log p(x) as k grows.
+   log p(x) by quadrature (:func:`~nndl.generative.identity_check`); for several q (the
+   encoder's, wider, narrower, shifted, and the moment-matched posterior) ELBO + KL(q ‖ p(z|x))
+   must give log p(x); the library's Monte Carlo ``elbo`` must agree within its standard error;
+   and the importance-weighted estimate must rise towards log p(x) as k grows.
 
 **V3 by EM.** A Gaussian mixture on the digits' first two principal components, fitted one EM
 iteration at a time from several k-means starts (:func:`~nndl.generative.em_trace`): the
@@ -36,39 +36,29 @@ hidden by a seed.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
 
-from nndl import ValidationError
 from nndl.analysis import all_of, max_z_pvalue, z_decision
-from nndl.data import dequantize, load_digits, split_arrays
+from nndl.data import dequantize, load_digits
 from nndl.generative import (
     VAE,
-    GaussianMixtureEM,
-    diag_gaussian_kl,
     em_monotonicity,
     em_trace,
-    gaussian_sample_deviations,
+    encoder_identity_checks,
+    gaussian_ellipse,
+    identity_picture,
     importance_gaps,
-    latent_quadrature,
-    linear_gaussian_vae,
-    posterior_box,
+    largest_bound_fall,
+    linear_gaussian_check,
     train_vae,
 )
 
-from .config import ConfigError
-from .context import Canvas, Context
-from .registry import register
-from .result import Verdict
-from .rules import Rule, as_float
-
-_F64 = torch.float64
+from . import Canvas, ConfigError, Context, Verdict, as_float, register, rule
 
 
 # -- V2 / V3 exactly ---------------------------------------------------------------------------
@@ -103,170 +93,59 @@ class ExactConfig:
             raise ConfigError(f"iw_repeats must be at least 2, got {self.iw_repeats}")
 
 
-V2_RULE = Rule(
-    claim="V2",
-    statistic="the standardised deviations z of the two-step samples (z ~ N(0, I), then "
-    "x ~ p(x|z)) of a linear-Gaussian VAE from its closed-form marginal N(b, WWᵀ + σ²I) — sample "
-    "mean (d values), sample covariance (d(d+1)/2 entries, Gaussian standard errors) and mean "
-    "log-density (1) — combined into the Bonferroni family-wise p-value of the largest |z|",
-    holds="p ≥ alpha_hold (no deviation from the closed-form marginal)",
-    does_not_hold="p < alpha_fail",
-    inconclusive="alpha_fail ≤ p < alpha_hold (more samples would settle it)",
-    seeds="1 sample set per run (20,000 samples at quick, 200,000 at full)",
-    rationale="the sampler is right exactly when its samples follow the closed-form marginal; "
-    "a family-wise test keeps the false alarm rate per run at alpha_hold whatever m is",
-    params={"alpha_hold": 1e-3, "alpha_fail": 1e-6},
-)
+V2_RULE = rule("v3_latent_exact", "V2")
 
-V3_EXACT_RULE = Rule(
-    claim="V3",
-    statistic="(a) |log p(x) − ELBO(q) − KL(q‖p(z|x))| by 2-D quadrature for five q per point "
-    "(linear-Gaussian VAE against its closed form; 2-D-latent digits VAE), and the signs "
-    "ELBO ≤ log p, KL ≥ 0; (b) Bonferroni p-value of the library's Monte Carlo ELBO + KL "
-    "against the quadrature log p(x) over the test digits; (c) Bonferroni one-sided p-value of "
-    "the increases of the importance-weighted gap log p − IW_k between adjacent k, and the gap "
-    "at the largest k relative to k = 1",
-    holds="every residual ≤ tolerance with the right signs, both p-values ≥ alpha_hold and the "
-    "gap at the largest k below iw_shrink × the gap at k = 1",
-    does_not_hold="a residual > fail_tolerance or a wrong sign beyond tolerance, a p-value < "
-    "alpha_fail, or a gap at the largest k not below the gap at k = 1",
-    inconclusive="guard: the quadrature's own error estimate (fine vs coarser grid) exceeds "
-    "tolerance, so the identity cannot be verified to that precision (a finer grid settles "
-    "it); or any value between the hold and fail thresholds",
-    seeds="1 trained digits VAE and 1 linear-Gaussian VAE per run (the identity is exact)",
-    rationale="the identity is exact, so only floating-point error may remain; the Monte "
-    "Carlo parts are judged against their own standard errors",
-    params={
-        "tolerance": 1e-9,
-        "fail_tolerance": 1e-6,
-        "alpha_hold": 1e-3,
-        "alpha_fail": 1e-6,
-        "iw_shrink": 0.1,
-    },
-)
-
-
-def _measure_ppca(cfg: ExactConfig, ctx: Context) -> dict[str, Any]:
-    """Quadrature vs closed form, the identity for five q per point, and the sampler's z."""
-    gen, d = ctx.generator(10), cfg.ppca_dim
-    q, _ = torch.linalg.qr(torch.randn(d, 2, generator=gen, dtype=_F64))
-    b = torch.randn(d, generator=gen, dtype=_F64)  # orthogonal columns: diagonal posterior
-    vae, cov = linear_gaussian_vae(q * torch.tensor(cfg.ppca_scales, dtype=_F64), b, cfg.ppca_noise)
-    xs = vae.sample(cfg.ppca_samples, generator=ctx.generator(11))
-    mvn = torch.distributions.MultivariateNormal(b, cov)
-    with torch.no_grad():
-        mean_q, log_var_q = vae.encode(xs[: cfg.ppca_points])
-    rows, quad_err, resid, zeros = [], 0.0, 0.0, torch.zeros(2, dtype=_F64)
-    for i, (m, sd) in enumerate(zip(mean_q, (0.5 * log_var_q).exp(), strict=True)):
-        qs = {
-            "exact posterior": (m, sd),
-            "shifted by 2σ": (m + 2 * sd, sd),
-            "σ × 2": (m, 2 * sd),
-            "σ × 0.5": (m, 0.5 * sd),
-            "prior N(0, I)": (zeros, zeros + 1),
-        }
-        lo, hi = torch.minimum(m - 12 * sd, zeros - 9.0), torch.maximum(m + 12 * sd, zeros + 9.0)
-        quad = latent_quadrature(vae, xs[i : i + 1], lo, hi, cfg.ppca_grid)
-        closed = float(mvn.log_prob(xs[i]))
-        quad_err = max(quad_err, abs(quad.log_px - closed))
-        for name, (qm, qsd) in qs.items():
-            elbo, _ = quad.identity_terms(qm, qsd)
-            kl_post = float(diag_gaussian_kl(qm, qsd, m, sd))  # the posterior is N(m, sd²)
-            resid = max(resid, abs(closed - elbo - kl_post))
-            if i == 0:
-                rows.append([name, closed, elbo, kl_post, closed - elbo - kl_post])
-    return {
-        "quadrature_vs_closed_form": quad_err,
-        "identity_residual": resid,
-        "rows": rows,
-        "sampler_z": gaussian_sample_deviations(xs, b, cov).tolist(),
-        "samples_2d": np.round(xs[:3000, :2].numpy(), 3).tolist(),
-        "cov_2d": cov[:2, :2].tolist(),
-        "b_2d": b[:2].tolist(),
-    }
+V3_EXACT_RULE = rule("v3_latent_exact", "V3")
 
 
 def _digits_vae(cfg: ExactConfig, ctx: Context) -> tuple[VAE, torch.Tensor]:
     """A 2-D-latent VAE trained on dequantised digits, and dequantised test digits (float64)."""
     data = load_digits()
-    levels, x = int(data.levels or 17), data.images.reshape(len(data), -1)
-    split = split_arrays(
-        x, data.labels, val_fraction=0.0, test_fraction=397 / len(data), seed=ctx.seed
-    )
+    split, levels = data.split(0.0, 397 / len(data), ctx.seed), int(data.levels or 17)
     gen = ctx.generator(20)
     torch.manual_seed(ctx.seed + 20)
     vae = VAE((64,), 2, hidden=(cfg.hidden,), activation="tanh", levels=levels)
-    x_train = dequantize(split.x_train, levels, gen)
-    train_vae(vae, x_train, epochs=cfg.epochs, batch_size=128, lr=3e-3, lr_schedule="cosine",
-              seed=ctx.seed)  # fmt: skip
-    return vae.double().eval(), dequantize(split.x_test[: cfg.n_points], levels, gen).double()
-
-
-def _digit_point(
-    cfg: ExactConfig, ctx: Context, vae: VAE, x: Tensor, q: Any, i: int
-) -> dict[str, Any]:
-    """Quadrature log p(x), the identity for five q, and the MC ELBO's z against it."""
-    m, sd = q
-    qs = {
-        "encoder q(z|x)": (m, sd),
-        "σ × 2": (m, 2 * sd),
-        "σ × 0.5": (m, 0.5 * sd),
-        "shifted by 2σ": (m + 2 * sd, sd),
-    }
-    lo, hi = posterior_box(
-        vae, x, extent=cfg.coarse_extent, points_per_axis=cfg.coarse_grid, cover=qs.values()
+    kw: dict[str, Any] = {"epochs": cfg.epochs, "batch_size": 128, "lr": 3e-3}
+    train_vae(
+        vae, dequantize(split.x_train, levels, gen), lr_schedule="cosine", seed=ctx.seed, **kw
     )
-    quad = latent_quadrature(vae, x, lo, hi, cfg.grid)
-    check = latent_quadrature(vae, x, lo, hi, cfg.grid_check)
-    pm, ps = quad.posterior_moments()
-    qs["moment-matched posterior"] = (pm, ps)
-    rows = [[name, quad.log_px, *quad.identity_terms(qm, qsd)] for name, (qm, qsd) in qs.items()]
-    with torch.no_grad():
-        values = vae.elbo(x.expand(cfg.elbo_mc_samples, -1), generator=ctx.generator(30 + i))[0]
-    se = float(values.std() / math.sqrt(cfg.elbo_mc_samples))
-    mc_z = (quad.log_px - float(values.mean()) - quad.identity_terms(m, sd)[1]) / se
-    return {
-        "log_px": quad.log_px,
-        "quadrature_error": abs(quad.log_px - check.log_px),
-        "rows": rows,
-        "mc_z": mc_z,
-        "box": [*lo.tolist(), *hi.tolist()],
-        "encoder_q": [*m.tolist(), *sd.tolist()],
-        "posterior_moments": [*pm.tolist(), *ps.tolist()],
-    }
-
-
-def _posterior_picture(vae: VAE, x: torch.Tensor, point: Mapping[str, Any], n: int = 81) -> Any:
-    """The posterior density on an n×n grid around its mean (6 posterior/encoder σ each way)."""
-    pm, ps = (torch.tensor(point["posterior_moments"][s]) for s in (slice(2), slice(2, None)))
-    half = 6 * max(float(ps.max()), max(point["encoder_q"][2:]))
-    quad = latent_quadrature(vae, x, (pm - half).double(), (pm + half).double(), n)
-    density = (quad.log_joint - point["log_px"]).exp().reshape(n, n)
-    extent = [float(pm[0] - half), float(pm[0] + half), float(pm[1] - half), float(pm[1] + half)]
-    return {"extent": extent, "density": np.round(density.numpy(), 6).tolist()}
+    return vae.double().eval(), dequantize(split.x_test[: cfg.n_points], levels, gen).double()
 
 
 def measure_exact(cfg: ExactConfig, ctx: Context) -> dict[str, Any]:
     """The linear-Gaussian VAE's sampler and identity; the digits VAE's identity, MC and IW."""
-    ppca = _measure_ppca(cfg, ctx)
+    ppca = linear_gaussian_check(
+        cfg.ppca_scales,
+        cfg.ppca_noise,
+        cfg.ppca_dim,
+        n_points=cfg.ppca_points,
+        n_samples=cfg.ppca_samples,
+        points_per_axis=cfg.ppca_grid,
+        generator=ctx.generator(10),
+        sample_generator=ctx.generator(11),
+    )
     vae, xs = _digits_vae(cfg, ctx)
-    with torch.no_grad():
-        mean_q, log_var_q = vae.encode(xs)
-    qs = list(zip(mean_q, (0.5 * log_var_q).exp(), strict=True))
-    points = [
-        _digit_point(cfg, ctx, vae, xs[i : i + 1], qs[i], i)
-        for i in ctx.track(range(xs.shape[0]), "V3 test digits")
-    ]
-    log_px, gen = torch.tensor([p["log_px"] for p in points], dtype=_F64), ctx.generator(40)
+    points = encoder_identity_checks(
+        vae,
+        xs,
+        [ctx.generator(30 + i) for i in range(xs.shape[0])],
+        points_per_axis=cfg.grid,
+        check_points=cfg.grid_check,
+        coarse_points=cfg.coarse_grid,
+        coarse_extent=cfg.coarse_extent,
+        mc_samples=cfg.elbo_mc_samples,
+    )
+    log_px = torch.tensor([p["log_px"] for p in points], dtype=torch.float64)
+    gen = ctx.generator(40)
     gaps = importance_gaps(
         vae, xs, log_px, cfg.iw_ks, repeats=cfg.iw_repeats, budget=cfg.iw_budget, generator=gen
     )
     return {
-        "ppca": ppca,
+        "ppca": ppca.to_dict(),
         "digits": points,
         "iw": [[m.tolist(), s.tolist()] for m, s in zip(*gaps, strict=True)],
         "iw_k": list(cfg.iw_ks),
-        "posterior_picture": _posterior_picture(vae, xs[:1], points[0]),
+        "posterior_picture": identity_picture(vae, xs[:1], points[0]),
         "first_digit": xs[0].tolist(),
     }
 
@@ -351,9 +230,8 @@ def judge_v3_exact(metrics: Mapping[str, Any]) -> Verdict:
         )
         return Verdict("V3", "inconclusive", evidence, key, reason)
     reason = (
-        "parts (identity, MC, IW increases, IW shrink): "
-        + ", ".join(parts)
-        + "; more Monte Carlo samples or a finer grid would settle it"
+        f"parts (identity, MC, IW increases, IW shrink): {', '.join(parts)}; more Monte Carlo "
+        "samples or a finer grid would settle it"
     )
     return Verdict("V3", status, evidence, key, reason if status == "inconclusive" else "")
 
@@ -361,37 +239,6 @@ def judge_v3_exact(metrics: Mapping[str, Any]) -> Verdict:
 def judge_exact(metrics: Mapping[str, Any], cfg: ExactConfig) -> list[Verdict]:
     """V2 and V3 by their rules."""
     return [judge_v2(metrics), judge_v3_exact(metrics)]
-
-
-def _ellipse(ax: Any, mean: Any, cov: Any, scale: float, style: str, **kw: Any) -> None:
-    """The scale-σ ellipse of a 2-D Gaussian (cov: a 2×2 matrix or two standard deviations)."""
-    cov = np.asarray(cov, dtype=float)
-    vals, vecs = np.linalg.eigh(cov) if cov.ndim == 2 else (cov**2, np.eye(2))
-    t = np.linspace(0, 2 * np.pi, 100)
-    ell = vecs @ (scale * np.sqrt(vals)[:, None] * np.stack([np.cos(t), np.sin(t)]))
-    ax.plot(mean[0] + ell[0], mean[1] + ell[1], style, **kw)
-
-
-def _draw_iw(metrics: Mapping[str, Any], canvas: Canvas) -> None:
-    ks = metrics["iw_k"]
-    means, ses = _iw_summary(metrics["iw"])
-    per_point = np.array([[as_float(v) for v in mean] for mean, _ in metrics["iw"]])
-    fig, ax = canvas.subplots(figsize=(5.5, 3.8))
-    ax.semilogx(ks, -per_point, color="0.75", lw=0.8)
-    label = "mean over test digits ± 2 SE"
-    ax.errorbar(
-        ks, -np.array(means), 2 * np.array(ses), fmt="o-", color="C0", capsize=3, label=label
-    )
-    ax.axhline(0.0, color="k", lw=1, label="log p(x) by quadrature")
-    ax.set(xlabel="importance samples k (k = 1: the ELBO)", ylabel="IW estimate − log p(x)  (nats)")
-    ax.set_title("Importance-weighted estimate → log p(x), 2-D latent digits VAE", fontsize=9)
-    ax.legend(fontsize=8, loc="lower right")
-    canvas.save(
-        fig,
-        "iw_convergence",
-        "Gap between the quadrature log p(x) and the "
-        "importance-weighted estimate as k grows (grey: single test digits).",
-    )
 
 
 def _draw_posterior(metrics: Mapping[str, Any], canvas: Canvas) -> None:
@@ -402,7 +249,7 @@ def _draw_posterior(metrics: Mapping[str, Any], canvas: Canvas) -> None:
         ("encoder_q", "r-", "encoder q (2σ)"),
         ("posterior_moments", "k--", "moment-matched (2σ)"),
     ):
-        _ellipse(axes[0], point[key][:2], point[key][2:], 2, style, label=label)
+        axes[0].plot(*gaussian_ellipse(point[key][:2], point[key][2:], 2), style, label=label)
     axes[0].set(xlabel="z₁", ylabel="z₂")
     axes[0].set_title("true posterior p(z | x) by quadrature", fontsize=9)
     axes[0].legend(fontsize=7)
@@ -418,83 +265,64 @@ def _draw_posterior(metrics: Mapping[str, Any], canvas: Canvas) -> None:
     axes[2].set_xlabel("nats")
     axes[2].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3)
     axes[2].set_title("ELBO + KL = log p(x) for every q", fontsize=9)
-    canvas.save(
-        fig,
-        "posterior_identity",
-        "Left: the exact posterior of a 2-D-latent VAE and two "
-        "Gaussian q's; right: ELBO(q) and KL(q‖p(z|x)) add up to log p(x).",
+    caption = (
+        "Left: the exact posterior of a 2-D-latent VAE and two Gaussian q's; right: ELBO(q) and "
+        "KL(q‖p(z|x)) add up to log p(x)."
     )
+    canvas.save(fig, "posterior_identity", caption)
 
 
-def _draw_samples(metrics: Mapping[str, Any], canvas: Canvas) -> None:
+def draw_exact(metrics: Mapping[str, Any], cfg: ExactConfig, canvas: Canvas) -> None:
+    """IW convergence, posterior and identity, two-step samples; the identity tables."""
+    ks, (means, ses) = metrics["iw_k"], _iw_summary(metrics["iw"])
+    per_point = np.array([[as_float(v) for v in mean] for mean, _ in metrics["iw"]])
+    fig, ax = canvas.subplots(figsize=(5.5, 3.8))
+    ax.semilogx(ks, -per_point, color="0.75", lw=0.8)
+    label = "mean over test digits ± 2 SE"
+    ax.errorbar(
+        ks, -np.array(means), 2 * np.array(ses), fmt="o-", color="C0", capsize=3, label=label
+    )
+    ax.axhline(0.0, color="k", lw=1, label="log p(x) by quadrature")
+    ax.set(xlabel="importance samples k (k = 1: the ELBO)", ylabel="IW estimate − log p(x)  (nats)")
+    ax.set_title("Importance-weighted estimate → log p(x), 2-D latent digits VAE", fontsize=9)
+    ax.legend(fontsize=8, loc="lower right")
+    caption = (
+        "Gap between the quadrature log p(x) and the importance-weighted estimate as k grows "
+        "(grey: single test digits)."
+    )
+    canvas.save(fig, "iw_convergence", caption)
+    _draw_posterior(metrics, canvas)
     ppca = metrics["ppca"]
     xs = np.asarray(ppca["samples_2d"])
     fig, ax = canvas.subplots(figsize=(4.2, 4.0))
     ax.scatter(xs[:, 0], xs[:, 1], s=2, alpha=0.3, label="two-step samples")
     for k in (1, 2, 3):
-        _ellipse(ax, ppca["b_2d"], ppca["cov_2d"], k, "k-", lw=0.8)
+        ax.plot(*gaussian_ellipse(ppca["b_2d"], ppca["cov_2d"], k), "k-", lw=0.8)
     ax.set_title("linear-Gaussian VAE: samples vs closed-form\nmarginal (1, 2, 3σ)", fontsize=9)
     ax.set(xlabel="x₁", ylabel="x₂")
-    canvas.save(
-        fig,
-        "two_step_samples",
-        "Two-step samples (z from the prior, then x from "
-        "p(x|z)) of a linear-Gaussian VAE against the closed-form marginal.",
+    caption = (
+        "Two-step samples (z from the prior, then x from p(x|z)) of a linear-Gaussian VAE against "
+        "the closed-form marginal."
     )
-
-
-def draw_exact(metrics: Mapping[str, Any], cfg: ExactConfig, canvas: Canvas) -> None:
-    """IW convergence, posterior and identity, two-step samples; the identity tables."""
-    _draw_iw(metrics, canvas)
-    _draw_posterior(metrics, canvas)
-    _draw_samples(metrics, canvas)
+    canvas.save(fig, "two_step_samples", caption)
     cols = ["q", "log p(x)", "ELBO(q)", "KL(q ‖ p(z|x))", "log p − ELBO − KL"]
     for title, rows in (
-        ("Linear-Gaussian VAE, first point", metrics["ppca"]["rows"]),
+        ("Linear-Gaussian VAE, first point", ppca["rows"]),
         ("Digits VAE (2-D latent), first test digit", metrics["digits"][0]["rows"]),
     ):
-        values = [[as_float(v) for v in r[1:4]] for r in rows]
-        canvas.table(
-            f"{title}: the identity for several q",
-            cols,
-            [
-                [r[0], *(round(v, 6) for v in vs), f"{vs[0] - vs[1] - vs[2]:.1e}"]
-                for r, vs in zip(rows, values, strict=True)
-            ],
-        )
-    means, ses = _iw_summary(metrics["iw"])
+        values = [(r[0], *(as_float(v) for v in r[1:4])) for r in rows]
+        rows = [
+            [q, *(round(v, 6) for v in vs), f"{vs[0] - vs[1] - vs[2]:.1e}"] for q, *vs in values
+        ]
+        canvas.table(f"{title}: the identity for several q", cols, rows)
     canvas.table(
         "Importance-weighted estimate: mean gap log p(x) − IW_k (nats)",
         ["k", "mean gap", "standard error"],
-        [list(r) for r in zip(metrics["iw_k"], means, ses, strict=True)],
+        [list(r) for r in zip(ks, means, ses, strict=True)],
     )
 
 
-register(
-    "v3_latent_exact",
-    title="log p(x) = ELBO + KL(q‖p(z|x)) by quadrature on 2-D latents; IW → log p; two-step "
-    "sampling",
-    config=ExactConfig,
-    presets={
-        "tiny": {"ppca_points": 2, "ppca_samples": 4000, "ppca_grid": 121, "n_points": 2,
-                 "epochs": 1, "hidden": 16, "grid": 81, "grid_check": 61, "coarse_grid": 41,
-                 "elbo_mc_samples": 2000, "iw_ks": (1, 16, 256), "iw_repeats": 2,
-                 "iw_budget": 256},
-        "quick": {"ppca_points": 3, "ppca_grid": 301, "n_points": 4, "epochs": 20,
-                  "elbo_mc_samples": 5000, "iw_ks": (1, 4, 16, 64, 256, 1024), "iw_budget": 2048},
-        "full": {"n_points": 12, "epochs": 100, "grid": 301, "grid_check": 201,
-                 "elbo_mc_samples": 50000, "iw_ks": (1, 4, 16, 64, 256, 1024, 4096, 16384),
-                 "iw_budget": 16384, "ppca_samples": 200000},
-    },
-    rules=(V2_RULE, V3_EXACT_RULE),
-    measure=measure_exact,
-    judge=judge_exact,
-    draw=draw_exact,
-    notes="The ELBO falls short of log p(x) by exactly the KL divergence from q to the true "
-    "posterior: zero for the exact posterior of the linear model, positive for every other q. "
-    "Averaging k importance weights shrinks that gap, roughly like 1/k once q covers the "
-    "posterior.",
-)  # fmt: skip
+register("v3_latent_exact", ExactConfig, measure=measure_exact, judge=judge_exact, draw=draw_exact)
 
 
 # -- V3 by EM ---------------------------------------------------------------------------------
@@ -511,60 +339,7 @@ class EMConfig:
     reg_max_iter: int = 100
 
 
-V3_EM_RULE = Rule(
-    claim="V3",
-    statistic="per k-means start of a full-covariance mixture on the digits' first two principal "
-    "components, run one exact EM iteration (reg_covar = 0) at a time: the largest |log p − "
-    "ELBO| right after each E-step, the smallest per-iteration change of log p and the smallest "
-    "change of the ELBO over each M-step (nats per sample, relative to |log p|)",
-    holds="on every non-degenerate start: E-step gaps ≤ e_gap_tol, no log-likelihood step and "
-    "no M-step change of the ELBO below −step_tol·|log p|; and at least min_starts starts are "
-    "non-degenerate",
-    does_not_hold="any of these fails on a non-degenerate start",
-    inconclusive="guard: fewer than min_starts starts stay non-degenerate (a component collapsed "
-    "onto a few points, where the likelihood is unbounded and the exact M-step undefined); more "
-    "starts or fewer components would settle it",
-    seeds="3 k-means starts at quick, 5 at full",
-    rationale="EM's monotonicity and the zero gap after the E-step are exact, so only float64 "
-    "rounding may remain; a degenerate start tests nothing, so it is excluded, not counted",
-    params={"e_gap_tol": 1e-12, "step_tol": 1e-12, "min_starts": 2},
-)
-
-
-def _em_start(cfg: EMConfig, x: np.ndarray, seed: int) -> dict[str, Any]:
-    """One exact EM run from a k-means start (``fitted`` None when it degenerated)."""
-    t = em_trace(
-        x, cfg.n_components, max_steps=cfg.max_steps, step_tol=cfg.step_tol, random_state=seed
-    )
-    fitted = None
-    if t.degenerate_at is None:
-        fitted = {
-            "means": t.model.means_.tolist(),
-            "covariances": t.model.covariances_.tolist(),
-            "labels": t.model.predict(x).tolist(),
-        }
-    return {
-        "seed": seed,
-        "loglik": t.loglik,
-        "elbo_after_e": t.elbo_after_e,
-        "elbo_after_m": t.elbo_after_m,
-        "degenerate_at": t.degenerate_at,
-        "start_means": t.start_means.tolist(),
-        "fitted": fitted,
-    }
-
-
-def _regularised_fall(cfg: EMConfig, x: np.ndarray, reg: float, seed: int) -> dict[str, Any]:
-    """Largest fall of the recorded log-likelihood bound of a diagonal mixture at ``reg``."""
-    kw: dict[str, Any] = {"covariance_type": "diag", "tol": 1e-9, "max_iter": cfg.reg_max_iter}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            g = GaussianMixtureEM(cfg.reg_components, reg_covar=reg, random_state=seed, **kw).fit(x)
-    except ValidationError:
-        return {"reg_covar": reg, "largest_fall": None, "degenerate": True}
-    dip = float(min(0.0, np.diff(g.lower_bounds_).min())) if g.n_iter_ > 1 else 0.0
-    return {"reg_covar": reg, "largest_fall": dip, "degenerate": False}
+V3_EM_RULE = rule("v3_em_gap", "V3")
 
 
 def measure_em(cfg: EMConfig, ctx: Context) -> dict[str, Any]:
@@ -575,13 +350,16 @@ def measure_em(cfg: EMConfig, ctx: Context) -> dict[str, Any]:
     x64 = data.images.reshape(len(data), -1).double().numpy()
     x = PCA(2, random_state=0).fit_transform(x64)
     seeds = [(ctx.seed * 1000 + i) % 2**32 for i in range(cfg.starts)]
+    kw: dict[str, Any] = {"max_steps": cfg.max_steps, "step_tol": cfg.step_tol}
+    starts = [
+        {"seed": s, **em_trace(x, cfg.n_components, random_state=s, **kw).to_dict(x)}
+        for s in ctx.track(seeds, "V3 EM starts")
+    ]
     gen = np.random.default_rng(ctx.seed)
     x_deq = (np.round(x64 * 16) + gen.uniform(size=x64.shape)) / 17
-    return {
-        "starts": [_em_start(cfg, x, s) for s in ctx.track(seeds, "V3 EM starts")],
-        "regularised": [_regularised_fall(cfg, x_deq, r, ctx.seed) for r in (0.0, cfg.reg_covar)],
-        "points_2d": np.round(x, 3).tolist(),
-    }
+    kw = {"max_iter": cfg.reg_max_iter, "random_state": ctx.seed}
+    falls = [largest_bound_fall(x_deq, cfg.reg_components, r, **kw) for r in (0.0, cfg.reg_covar)]
+    return {"starts": starts, "regularised": falls, "points_2d": np.round(x, 3).tolist()}
 
 
 def em_statistics(start: Mapping[str, Any]) -> dict[str, float]:
@@ -596,10 +374,10 @@ def judge_em(metrics: Mapping[str, Any], cfg: EMConfig) -> list[Verdict]:
     stats = [em_statistics(s) for s in starts if s["degenerate_at"] is None]
     if not stats:
         evidence = (
-            f"all {len(starts)} starts degenerated (a component's covariance became singular)"
+            f"all {len(starts)} starts degenerated (a component's covariance became singular)."
         )
         reason = "guard: no non-degenerate start; more starts or fewer components"
-        return [Verdict("V3", "inconclusive", evidence + ".", "all starts degenerate", reason)]
+        return [Verdict("V3", "inconclusive", evidence, "all starts degenerate", reason)]
     gap = max(s["max_e_gap"] for s in stats)
     step = min(s["min_step"] for s in stats)
     m_change = min(s["min_m_change"] for s in stats)
@@ -628,26 +406,21 @@ def draw_em(metrics: Mapping[str, Any], cfg: EMConfig, canvas: Canvas) -> None:
     if start is not None:
         _draw_em_start(metrics, start, canvas)
         ll, e, m = start["loglik"], start["elbo_after_e"], start["elbo_after_m"]
-        cols = ["t", "log p(X|θ_t)", "ELBO(q_t, θ_t) after E", "ELBO(q_t, θ_t+1) after M",
-                "gap after M"]  # fmt: skip
+        cols = ["t", "log p(X|θ_t)", "ELBO(q_t, θ_t) after E", "ELBO(q_t, θ_t+1) after M"]
+        cols.append("gap after M")
         rows = [[t, ll[t], e[t], m[t], ll[t + 1] - m[t]] for t in range(min(8, len(m)))]
         canvas.table("EM, first iterations of the first start (nats per sample)", cols, rows)
     rows = []
     for s in metrics["starts"]:
         ok = s["degenerate_at"] is None
         st = em_statistics(s) if ok else {}
-        degenerate = "—" if ok else s["degenerate_at"]
-        n_steps = len(s["elbo_after_e"])
-        rows.append(
-            [s["seed"], n_steps, degenerate, st.get("max_e_gap", "—"), st.get("min_step", "—")]
-        )
+        row = [s["seed"], len(s["elbo_after_e"]), "—" if ok else s["degenerate_at"]]
+        rows.append([*row, st.get("max_e_gap", "—"), st.get("min_step", "—")])
     cols = ["seed", "iterations", "degenerate at iteration", "max E-gap", "smallest step / |ℓ|"]
     canvas.table("Starts", cols, rows)
+    singular = "degenerate (singular covariance)"
     falls = [
-        [
-            r["reg_covar"],
-            "degenerate (singular covariance)" if r["degenerate"] else r["largest_fall"],
-        ]
+        [r["reg_covar"], singular if r["degenerate"] else r["largest_fall"]]
         for r in metrics["regularised"]
     ]
     canvas.table(
@@ -675,36 +448,17 @@ def _draw_em_start(metrics: Mapping[str, Any], start: Mapping[str, Any], canvas:
     x, fitted = np.asarray(metrics["points_2d"]), start["fitted"]
     axes[2].scatter(x[:, 0], x[:, 1], s=3, c=fitted["labels"], cmap="tab10", alpha=0.6)
     for mean, cov in zip(fitted["means"], fitted["covariances"], strict=True):
-        _ellipse(axes[2], mean, cov, 2, "k-", lw=1)
+        axes[2].plot(*gaussian_ellipse(mean, cov, 2), "k-", lw=1)
     sm = np.asarray(start["start_means"])
     axes[2].plot(sm[:, 0], sm[:, 1], "rx", label="start (k-means)")
     axes[2].set_title("digits, 2 principal components: fitted mixture (2σ)", fontsize=9)
     for ax in axes:
         ax.legend(fontsize=8)
-    canvas.save(
-        fig,
-        "em_curve",
-        "EM on a Gaussian mixture (first start): log-likelihood and "
-        "ELBO per iteration, the gap after each step, and the fitted components.",
+    caption = (
+        "EM on a Gaussian mixture (first start): log-likelihood and ELBO per iteration, the gap "
+        "after each step, and the fitted components."
     )
+    canvas.save(fig, "em_curve", caption)
 
 
-register(
-    "v3_em_gap",
-    title="EM on a Gaussian mixture: the E-step closes the gap, the log-likelihood never falls",
-    config=EMConfig,
-    presets={
-        "tiny": {"n_components": 3, "starts": 2, "max_steps": 10, "reg_max_iter": 5},
-        "quick": {"reg_max_iter": 60},
-        "full": {"n_components": 8, "starts": 5, "max_steps": 300, "reg_max_iter": 300},
-    },
-    rules=(V3_EM_RULE,),
-    measure=measure_em,
-    judge=judge_em,
-    draw=draw_em,
-    notes="The E-step makes q the exact posterior, so KL(q‖p(z|x)) = 0 and the bound touches "
-    "log p; the M-step can only raise the bound, and log p lies above it. Adding reg_covar to "
-    "the covariances (as scikit-learn does) leaves the exact maximiser, and the curve may then "
-    "dip slightly — the last table measures by how much; without it a 64-D mixture may collapse "
-    "a component onto a few points (the likelihood's singularity).",
-)
+register("v3_em_gap", EMConfig, measure=measure_em, judge=judge_em, draw=draw_em)
