@@ -141,3 +141,21 @@ def test_bad_input_is_a_clear_error(argv, message, shifted_pair, tmp_path, capsy
     assert main(["--quiet", *(a.format(**names) for a in argv)]) == 2
     err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
     assert err.startswith("nndl: error:") and message in err
+
+
+def test_train_pwc_resume_reaches_the_recipe_retrain(monkeypatch, tmp_path):
+    import nndl.flow
+
+    seen = {}
+    original = nndl.flow.retrain_pwc
+
+    def spy(recipe, **kwargs):
+        seen.update(kwargs, pairs=recipe.pairs)
+        return original(recipe, **kwargs)
+
+    monkeypatch.setattr(nndl.flow, "retrain_pwc", spy)
+    args = ["--quiet", "train", "pwc", "--out", str(tmp_path / "r"), "--pairs", "4"]
+    small = ["--val-pairs", "2", "--epochs", "1", "--batch-size", "4", "--resume"]
+    assert main([*args, *small]) == 0
+    assert seen["resume"] is True and seen["pairs"] == 4
+    assert seen["checkpoint_dir"] == tmp_path / "r"

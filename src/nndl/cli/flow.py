@@ -137,15 +137,7 @@ def _stereo(args: argparse.Namespace) -> int:
 
 def _train_pwc(args: argparse.Namespace) -> int:
     from .._io import ensure_dir
-    from ..flow import (
-        PWCNetLite,
-        PWCRecipe,
-        benchmark_pairs,
-        endpoint_error,
-        pwc_training_data,
-        save_pwc,
-        train_pwc,
-    )
+    from ..flow import PWCRecipe, benchmark_pairs, endpoint_error, retrain_pwc, save_pwc
     from ..train import is_main_process
 
     checks = (
@@ -169,22 +161,8 @@ def _train_pwc(args: argparse.Namespace) -> int:
     recipe = PWCRecipe(**{f.name: getattr(args, f.name) for f in dataclasses.fields(PWCRecipe)})
     out = ensure_dir(args.out, name="--out folder")
     weights = check_output_file(out / "pwc.safetensors", name="weights file")
-    train, val = pwc_training_data(recipe)
-    torch.manual_seed(recipe.seed)
-    model = PWCNetLite()
     start, cpu_start = time.perf_counter(), time.process_time()
-    history = train_pwc(
-        model,
-        train.tensors(),
-        epochs=recipe.epochs,
-        batch_size=recipe.batch_size,
-        lr=recipe.lr,
-        seed=recipe.seed,
-        device=args.device,
-        validation=val.tensors(),
-        checkpoint_dir=out,
-        resume=args.resume,
-    )
+    model, history = retrain_pwc(recipe, device=args.device, checkpoint_dir=out, resume=args.resume)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     if not is_main_process():
         return 0

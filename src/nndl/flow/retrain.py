@@ -29,6 +29,7 @@ def retrain_pwc(
     epochs: int | None = None,
     device: str | torch.device = "cpu",
     checkpoint_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
     progress: bool | None = None,
 ) -> tuple[PWCNetLite, list[dict[str, Any]]]:
     """Train a fresh :class:`~nndl.flow.PWCNetLite` with ``recipe``.
@@ -39,6 +40,7 @@ def retrain_pwc(
         epochs: train this many epochs instead of ``recipe.epochs`` (None: the recipe's).
         device: where to train.
         checkpoint_dir: the trainer's checkpoint folder (one checkpoint per epoch), or None.
+        resume: continue from the last good checkpoint in ``checkpoint_dir``.
         progress: show progress bars (None: the trainer's default).
 
     Returns:
@@ -70,6 +72,7 @@ def retrain_pwc(
         device=device,
         validation=(val.img1, val.img2, val.flow),
         checkpoint_dir=checkpoint_dir,
+        resume=resume,
         progress=progress,
     )
     return model, history
