@@ -61,6 +61,8 @@ def test_image_grids_first_n_images_with_and_without_reshape():
         image_grids({"a": x}, 10, 2)
     with pytest.raises(DTypeError):
         image_grids({"a": x.numpy()}, 2, 2)
+    with pytest.raises(DTypeError, match="sets must map names to tensors, got list"):
+        image_grids([x], 2, 2)  # type: ignore[arg-type]
 
 
 def test_gap_ratio_zero_at_floor_one_at_baseline():

@@ -304,10 +304,13 @@ def image_grids(
         name → the grid as nested lists of 0–255 integers (JSON-able).
 
     Raises:
-        DTypeError: a set is not a tensor. ValidationError: a set holds fewer than n images.
+        DTypeError: ``sets`` is not a mapping or a set is not a tensor.
+        ValidationError: a set holds fewer than n images.
     """
     check_int(n, name="n", low=1)
     check_int(nrow, name="nrow", low=1)
+    if not isinstance(sets, Mapping):
+        raise DTypeError(f"sets must map names to tensors, got {type(sets).__name__}")
     for name, x in sets.items():
         if not isinstance(x, torch.Tensor):
             raise DTypeError(f"sets[{name!r}] must be a Tensor, got {type(x).__name__}")
